@@ -1,0 +1,330 @@
+"""Figures and markdown tables from result files (or their dicts), never by training.
+
+The layouts are the papers': SLAW (Crawshaw, Kosecka) Figure 1, loss-weight error
+during training, and Figure 2, step time and AP against the task count; LBTW
+(Liu, Liang, Gitter 2019) Figure 1 / S1, the change of each task against STL, and
+Table 1 / S1, mean metric and negative-transfer counts. Figures are drawn on plain
+matplotlib ``Figure`` objects (Agg canvas), never through pyplot: nothing opens a
+window and nothing piles up in global state.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+DPI = 150
+PANEL_SIZE = (6.4, 4.4)  # inches, one panel of a scaling or loss-weight-error figure
+LEGEND_WIDTH = 2.0  # inches added on the right for the legend of those figures
+CHANGE_SIZE = (9.0, 5.0)  # inches, the change-vs-STL figure
+_STEP_KEYS = ("median", "min", "max")
+_AP_KINDS = {"pooled": ("pooled AP", "-"), "per_task_mean": ("per-task mean AP", "--")}
+# Table 1 / S1 columns: key -> (header, value format, difference format)
+_TABLE1_COLUMNS = {
+    "mean_pr_auc": ("Mean PR AUC", "{:.3f}", "{:+.3f}"),
+    "nt_pr_auc": ("# NT (PR AUC)", "{:.0f}", "{:+.0f}"),
+    "mean_roc_auc": ("Mean ROC AUC", "{:.3f}", "{:+.3f}"),
+    "nt_roc_auc": ("# NT (ROC AUC)", "{:.0f}", "{:+.0f}"),
+}
+_TABLE1_KEYS = tuple(_TABLE1_COLUMNS)
+_MISSING = "–"
+
+
+def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
+    """SLAW Figure 2: time per training step against task count, one line per method.
+
+    Medians with a min-max band on a log scale; when results carry ``mean_ap``
+    a second panel shows AP against task count (pooled solid, per-task mean dashed).
+    """
+    series = _scaling_series(scaling)
+    ap_series = {label: rows for label, rows in series.items() if any("mean_ap" in r for r in rows)}
+    n_panels = 2 if ap_series else 1
+    fig = Figure(figsize=(PANEL_SIZE[0] * n_panels + LEGEND_WIDTH, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    task_counts = sorted({r["n_tasks"] for rows in series.values() for r in rows})
+    colors = _colors(series)
+
+    time_axis = axes[0]
+    for label, rows in series.items():
+        n = [r["n_tasks"] for r in rows]
+        median, low, high = (np.array([r["step_time_s"][k] for r in rows], dtype=float) for k in _STEP_KEYS)
+        time_axis.plot(n, median, color=colors[label], marker="o", markersize=4, label=label)
+        time_axis.fill_between(n, low, high, color=colors[label], alpha=0.2, linewidth=0)
+    _log_y(time_axis)
+    time_axis.set_ylabel("time per training step (s)")
+    time_axis.set_title("Step time (median; band: min–max)", fontsize=10)
+
+    if ap_series:
+        ap_axis = axes[1]
+        kinds_drawn = set()
+        for label, rows in ap_series.items():
+            for kind, (_, style) in _AP_KINDS.items():
+                points = [(r["n_tasks"], r["mean_ap"][kind]) for r in rows if r.get("mean_ap", {}).get(kind) is not None]
+                if points:
+                    kinds_drawn.add(kind)
+                    ap_axis.plot(*zip(*points), style, marker="o", markersize=4, color=colors[label])
+        ap_axis.set_title("Average precision", fontsize=10)
+        if len(kinds_drawn) == 1:
+            ap_axis.set_ylabel(f"{_AP_KINDS[kinds_drawn.pop()][0]} on the test set")
+        else:
+            ap_axis.set_ylabel("AP on the test set")
+            ap_axis.legend([_line(style) for kind, (_, style) in _AP_KINDS.items() if kind in kinds_drawn],
+                           [name for kind, (name, _) in _AP_KINDS.items() if kind in kinds_drawn], fontsize=8)
+
+    for axis in axes:
+        axis.set_xlabel("number of tasks")
+        axis.set_xticks(task_counts)
+        axis.grid(True, which="both", alpha=0.3)
+    handles, labels = time_axis.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
+    fig.suptitle(_scaling_title(scaling).replace(" on ", "\non ", 1), fontsize=11)
+    return _save(fig, path)
+
+
+def scaling_markdown(scaling: Mapping[str, Any]) -> str:
+    """Method x task count tables: median step time (ms) with growth 32->128, ratio to constant, peak memory."""
+    series = _scaling_series(scaling, extra_keys=("ratio_to_constant", "peak_memory_bytes"))
+    task_counts = sorted({r["n_tasks"] for rows in series.values() for r in rows})
+    growth = scaling.get("growth_32_to_128") or {}
+
+    def table(title: str, cell, with_growth: bool = False) -> list[str]:
+        header = ["method", *(f"{n} tasks" for n in task_counts)] + (["growth 32→128"] if with_growth else [])
+        lines = [f"**{title}**", "", _md_row(header), _md_row(["---"] * len(header))]
+        for label, rows in series.items():
+            by_n = {r["n_tasks"]: r for r in rows}
+            row = [f"`{label}`", *(cell(by_n[n]) if n in by_n else _MISSING for n in task_counts)]
+            if with_growth:
+                row.append(_fmt(_growth(growth, label, rows), "{:.2f}×"))
+            lines.append(_md_row(row))
+        return lines + [""]
+
+    lines = [_scaling_title(scaling) + ".", ""]
+    lines += table("Median time per training step (ms)", lambda r: _fmt_ms(r["step_time_s"]["median"]), True)
+    lines += table("Ratio to `constant` at the same task count", lambda r: _fmt(r["ratio_to_constant"], "{:.2f}×"))
+    lines += table("Peak memory (MiB)", lambda r: _fmt(_mib(r["peak_memory_bytes"]), "{:,.1f}"))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_change_vs_stl(per_task: pd.DataFrame, path: str | Path, metric_label: str = "PR AUC") -> dict[str, int]:
+    """LBTW Figure 1 / S1: per method, the distribution over tasks of (method - STL).
+
+    ``per_task`` is task x method with an ``stl`` column (e.g. ``mtlperf.paper.lbtw_per_task()``).
+    Returns, and prints above each box, the number of tasks below zero (negative transfer).
+    """
+    if not isinstance(per_task, pd.DataFrame):
+        raise ValueError(f"per_task must be a pandas DataFrame (task x method), got {type(per_task).__name__}")
+    if "stl" not in per_task.columns:
+        raise ValueError(f"per_task has no 'stl' column; columns: {', '.join(map(str, per_task.columns))}")
+    methods = [m for m in per_task.columns if m != "stl"]
+    if not methods:
+        raise ValueError("per_task has only the 'stl' column; add at least one method column to compare")
+    changes = {}
+    for method in methods:
+        change = (per_task[method] - per_task["stl"]).dropna().to_numpy(dtype=float)
+        if change.size == 0:
+            raise ValueError(f"method {method!r} has no task with both its value and an stl value")
+        changes[method] = change
+    below_zero = {method: int((change < 0).sum()) for method, change in changes.items()}
+
+    fig = Figure(figsize=CHANGE_SIZE, dpi=DPI, layout="constrained")
+    axis = fig.subplots()
+    positions = np.arange(1, len(methods) + 1)
+    axis.boxplot(list(changes.values()), positions=positions, widths=0.55, showfliers=False,
+                 medianprops={"color": "black"}, boxprops={"color": "0.35"}, whiskerprops={"color": "0.35"},
+                 capprops={"color": "0.35"})
+    jitter = np.random.default_rng(0)  # fixed: the same inputs always give the same picture
+    for position, change in zip(positions, changes.values()):
+        x = position + jitter.uniform(-0.18, 0.18, change.size)
+        axis.scatter(x, change, s=9, alpha=0.45, color=np.where(change < 0, "tab:red", "tab:blue"), linewidths=0)
+    axis.axhline(0.0, color="crimson", linestyle="--", linewidth=1)
+    for position, method in zip(positions, methods):
+        axis.annotate(f"{below_zero[method]} below 0", (position, 1.0), xycoords=("data", "axes fraction"),
+                      xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    axis.set_xticks(positions, [str(m) for m in methods], rotation=25, ha="right", fontsize=9)
+    axis.set_xlim(0.4, len(methods) + 0.6)
+    axis.set_ylabel(f"{metric_label}: method − STL")
+    axis.grid(True, axis="y", alpha=0.3)
+    n_tasks = max(change.size for change in changes.values())
+    fig.suptitle(f"Change in {metric_label} relative to STL over {n_tasks} tasks "
+                 f"(above each box: tasks with negative transfer)", fontsize=11)
+    _save(fig, path)
+    return below_zero
+
+
+def table1_markdown(ours: Mapping[str, Mapping[str, Any]], paper: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """LBTW Table 1 / S1: per method the mean PR/ROC AUC and the negative-transfer counts.
+
+    ``ours`` (and ``paper``, e.g. ``mtlperf.paper.lbtw_summary()``) map method ->
+    ``{mean_pr_auc, nt_pr_auc, mean_roc_auc, nt_roc_auc}``; a count may be None (STL).
+    With ``paper`` each value is followed by the paper's and the difference ours - paper.
+    """
+    _require_table1(ours, "ours")
+    if paper is not None:
+        _require_table1(paper, "paper")
+    header = ["method"]
+    for title, _, _ in _TABLE1_COLUMNS.values():
+        header += [title] + (["paper", "Δ"] if paper is not None else [])
+    lines = [_md_row(header), _md_row(["---"] * len(header))]
+    for method, values in ours.items():
+        row = [f"`{method}`"]
+        for key, (_, style, difference_style) in _TABLE1_COLUMNS.items():
+            row.append(_fmt(values[key], style))
+            if paper is not None:
+                theirs = paper.get(method, {}).get(key)
+                row += [_fmt(theirs, style), _fmt(_difference(values[key], theirs), difference_style)]
+        lines.append(_md_row(row))
+    return "\n".join(lines) + "\n"
+
+
+def plot_loss_weight_error(curves: Mapping[str, Any], path: str | Path, max_step: int = 2000) -> Path:
+    """SLAW Figure 1: loss-weight error against training step (log scale), up to ``max_step``.
+
+    ``curves`` maps method -> list of (step, error). Zero errors cannot be drawn on a
+    log scale; a method whose error is zero throughout is named in the legend.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict: method -> list of (step, error)")
+    fig = Figure(figsize=(PANEL_SIZE[0] + LEGEND_WIDTH, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+    axis = fig.subplots()
+    for method, points in curves.items():
+        array = np.asarray(points, dtype=float)
+        if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+            raise ValueError(f"curve of {method!r} must be a non-empty list of (step, error) pairs")
+        array = array[array[:, 0] <= max_step]
+        error = np.where(array[:, 1] > 0, array[:, 1], np.nan)
+        label = str(method) if np.isfinite(error).any() else f"{method} (error 0, not drawn)"
+        axis.plot(array[:, 0], error, label=label, linewidth=1.4)
+    _log_y(axis)
+    axis.set_xlim(0, max_step)
+    axis.set_xlabel("training step")
+    axis.set_ylabel("loss weight error")
+    axis.grid(True, which="both", alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
+    axis.set_title(f"Loss weight error during the first {max_step:,} training steps", fontsize=11)
+    return _save(fig, path)
+
+
+def _scaling_series(scaling: Mapping[str, Any], extra_keys: tuple[str, ...] = ()) -> dict[str, list[dict]]:
+    """Validated results grouped by line label, each sorted by task count."""
+    _require(scaling, ("device", "batch_size", "results"), "scaling")
+    results = scaling["results"]
+    if not isinstance(results, list) or not results:
+        raise ValueError("scaling['results'] must be a non-empty list of measured cases")
+    for i, result in enumerate(results):
+        _require(result, ("method", "n_tasks", "step_time_s", *extra_keys), f"scaling['results'][{i}]")
+        _require(result["step_time_s"], _STEP_KEYS, f"scaling['results'][{i}]['step_time_s']")
+        low, median, high = (result["step_time_s"][k] for k in ("min", "median", "max"))
+        if not 0 < low <= median <= high:
+            raise ValueError(f"scaling['results'][{i}]['step_time_s'] needs 0 < min <= median <= max, "
+                             f"got min={low}, median={median}, max={high}")
+        ap = result.get("mean_ap")
+        if ap is not None and not (isinstance(ap, Mapping) and ap and set(ap) <= set(_AP_KINDS)):
+            raise ValueError(f"scaling['results'][{i}]['mean_ap'] must be a dict with "
+                             f"{' and/or '.join(_AP_KINDS)}, got {ap!r}")
+    implementations: dict[str, set] = {}
+    for result in results:
+        implementations.setdefault(result["method"], set()).add(result.get("implementation"))
+    series: dict[str, list[dict]] = {}
+    for result in results:
+        label = str(result["method"])
+        if len(implementations[result["method"]]) > 1:
+            label += f" ({result.get('implementation')})"
+        rows = series.setdefault(label, [])
+        if any(r["n_tasks"] == result["n_tasks"] for r in rows):
+            raise ValueError(f"scaling has two results for {label!r} at {result['n_tasks']} tasks")
+        rows.append({k: v for k, v in result.items() if k != "mean_ap" or v is not None})
+    return {label: sorted(rows, key=lambda r: r["n_tasks"]) for label, rows in series.items()}
+
+
+def _growth(growth: Mapping[str, Any], label: str, rows: list[dict]) -> float | None:
+    """The file's growth 32->128 of a spec; when one spec was timed with several
+    implementations that number is ambiguous, so the line's own medians give it."""
+    method = rows[0]["method"]
+    if label == str(method):
+        return growth.get(method)
+    by_n = {r["n_tasks"]: r["step_time_s"]["median"] for r in rows}
+    return by_n[128] / by_n[32] if 32 in by_n and 128 in by_n else None
+
+
+def _scaling_title(scaling: Mapping[str, Any]) -> str:
+    name = scaling.get("device_name") or scaling["device"]
+    torch_version = f", torch {scaling['torch']}" if scaling.get("torch") else ""
+    return (f"Step time against task count on {name} ({scaling['device']}), "
+            f"batch size {scaling['batch_size']:,}{torch_version}")
+
+
+def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(mapping, Mapping):
+        raise ValueError(f"{where} must be a dict with keys {', '.join(keys)}; got {type(mapping).__name__}")
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ValueError(f"{where} is missing {', '.join(missing)} (needs {', '.join(keys)})")
+
+
+def _require_table1(table: Any, where: str) -> None:
+    if not isinstance(table, Mapping) or not table:
+        raise ValueError(f"{where} must be a non-empty dict: method -> {{{', '.join(_TABLE1_KEYS)}}}")
+    for method, values in table.items():
+        _require(values, _TABLE1_KEYS, f"{where}[{method!r}]")
+
+
+def _colors(series: Mapping[str, Any]) -> dict[str, Any]:
+    palette = matplotlib.colormaps["tab10" if len(series) <= 10 else "tab20"].colors
+    return {label: palette[i % len(palette)] for i, label in enumerate(series)}
+
+
+def _log_y(axis) -> None:
+    """Log-scale y with plain-number tick labels (0.2, 0.5, 1, 2, ...) that a reader can use."""
+    axis.set_yscale("log")
+    low, high = axis.get_ylim()
+    # Within one decade a log locator finds one tick or none; evenly rounded values read better there.
+    axis.yaxis.set_major_locator(MaxNLocator(6) if high / low < 10 else LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _line(style: str) -> Line2D:
+    return Line2D([], [], color="0.3", linestyle=style)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _fmt(value: Any, style: str) -> str:
+    return _MISSING if _is_missing(value) else style.format(value)
+
+
+def _fmt_ms(seconds: Any) -> str:
+    """Milliseconds to three significant digits (whole milliseconds from 100 ms up)."""
+    if _is_missing(seconds):
+        return _MISSING
+    ms = 1000.0 * seconds
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
+def _mib(n_bytes: Any) -> float | None:
+    return None if _is_missing(n_bytes) else n_bytes / 2**20
+
+
+def _difference(ours: Any, theirs: Any) -> float | None:
+    return None if _is_missing(ours) or _is_missing(theirs) else ours - theirs
