@@ -64,7 +64,7 @@ class WeightingMethod:
         finite = torch.isfinite(losses.detach())
         if not bool(finite.all()):
             task = int((~finite).nonzero()[0])
-            raise NonFiniteLossError(task, self.step, float(losses[task]))
+            raise NonFiniteLossError(task, self.step, float(losses.detach()[task]))
         weights = self._backward(losses, list(shared_parameters), **model_parts)
         self.step += 1
         return weights

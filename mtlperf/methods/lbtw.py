@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import torch
+
+from .base import WeightingMethod, weighted_backward
+from .checks import is_real, require
+from .registry import register
+
+
+@register
+class LBTW(WeightingMethod):
+    """Loss-Balanced Task Weighting: ``w_t = (L_t / L0_t) ** alpha``, ``L = sum_t w_t L_t``.
+
+    ``L0`` holds the task losses of the first batch of the epoch (set again by
+    ``start_epoch()``; the first call ever also sets it); the weights are
+    constants in the backward pass. Liu, Liang, Gitter, Loss-Balanced Task
+    Weighting to Reduce Negative Transfer in Multi-Task Learning, AAAI 2019,
+    Algorithm 1. The paper tests ``alpha`` 0.1 and 0.5.
+
+    A task absent from the first batch (loss exactly 0) takes its ``L0`` from its
+    first non-zero loss later in the epoch, and weight 1 until then.
+
+    ``renormalize=True``: the authors' code, ``w <- T * w / sum(w)``.
+    """
+
+    name = "lbtw"
+    defaults = {"alpha": 0.5, "renormalize": False}
+    needs = "the task losses"
+
+    def __init__(self, n_tasks: int, **hyperparameters):
+        super().__init__(n_tasks, **hyperparameters)
+        alpha, renormalize = self.hparams["alpha"], self.hparams["renormalize"]
+        require(is_real(alpha) and alpha >= 0, self.name, "alpha", alpha, "a number >= 0 (the paper: 0.1, 0.5)")
+        require(isinstance(renormalize, bool), self.name, "renormalize", renormalize, "true or false")
+        self.baseline: torch.Tensor | None = None
+
+    def start_epoch(self) -> None:
+        self.baseline = None
+
+    def _backward(self, losses, shared_parameters, **_):
+        current = losses.detach()
+        if self.baseline is None:
+            self.baseline = current.clone()
+        else:
+            self.baseline = torch.where(self.baseline == 0, current, self.baseline)
+        known = self.baseline != 0
+        one = torch.ones_like(current)
+        ratio = torch.where(known, current / torch.where(known, self.baseline, one), one)
+        weights = ratio ** self.hparams["alpha"]
+        if self.hparams["renormalize"]:
+            # The sum is 0 only if every task is absent; the weights are then 0, not NaN.
+            weights = self.n_tasks * weights / weights.sum().clamp_min(torch.finfo(weights.dtype).tiny)
+        return weighted_backward(losses, weights)
