@@ -1,0 +1,227 @@
+"""The ``mtlperf`` command: argument parsing and dispatch, nothing else.
+
+Bad input (unknown method, dataset, hyperparameter, device...) ends with one line on
+stderr and exit code 2; a run whose loss diverges ends with one line and exit code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .data import fetch_pcba, list_datasets, load_dataset
+from .data.splits import SPLIT_KINDS
+from .device import DEVICE_CHOICES, resolve_device
+from .io import atomic_write_json
+from .losses import REDUCTIONS
+from .methods import list_methods, method_class, parse_spec
+from .models import INITS, MODEL_KINDS
+from .gate import check
+from .scaling import run_scaling
+from .train import PRESETS, RMTL, STRATEGIES, check_method, preset_for, train
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (``mtlperf: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in re.split(r"[,\s]+", text.strip()) if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated fractions, got {text!r}") from None
+
+
+def _specs(text: str) -> list[str]:
+    """Method specs separated by ';' or whitespace (commas belong inside a spec)."""
+    return [s for s in re.split(r"[;\s]+", text.strip()) if s]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mtlperf", description="Multi-task loss-weighting methods: train, time, compare with papers.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    commands.add_parser("methods", help="list the methods and strategies with their hyperparameters and cost",
+                        description="One line per weighting method and training strategy.")
+
+    train = commands.add_parser(
+        "train", help="train one method on one dataset and report per-task PR AUC / ROC AUC",
+        description="Train a method (SPEC = NAME or NAME:KEY=VALUE,...; e.g. lbtw:alpha=0.1, rmtl:task=3) "
+        "with the paper settings of the data (LBTW's for molecules, SLAW's for mtregression); options override them.",
+    )
+    train.add_argument("--dataset", required=True, help=f"{', '.join(list_datasets())}, or a CSV path")
+    train.add_argument("--tasks", type=int, metavar="K", help="use the first K tasks (default: all)")
+    train.add_argument("--method", default="constant", metavar="SPEC", help="method spec (default: constant)")
+    train.add_argument("--preset", choices=tuple(PRESETS), help="settings to start from (default: by dataset)")
+    train.add_argument("--model", choices=MODEL_KINDS, help="network (default: the preset's)")
+    train.add_argument("--init", choices=INITS, help="initialisation: torch's, or the LBTW authors' code")
+    train.add_argument("--hidden", type=_int_list, metavar="H,H", help="hidden layer sizes, e.g. 64,32")
+    train.add_argument("--dropout", type=float)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--clip", type=float, help="max gradient norm")
+    train.add_argument("--reduction", choices=REDUCTIONS,
+                       help="per-task loss: mean over the labelled rows or over all rows of the batch")
+    train.add_argument("--class-weights", action="store_true", default=None, help="weight positives by neg/pos")
+    train.add_argument("--split", choices=SPLIT_KINDS, help="ignored when the data has its own split")
+    train.add_argument("--fractions", type=_fractions, metavar="TR,VA,TE",
+                       help="split fractions, e.g. 0.6,0.2,0.2")
+    train.add_argument("--max-rows", type=int, help="train/evaluate on a random sample of about N rows")
+    train.add_argument("--eval-every", type=int, metavar="EPOCHS")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=DEVICE_CHOICES, help="default: auto")
+    train.add_argument("--save-predictions", action="store_true", default=None, help="put predictions in the JSON")
+    train.add_argument("--cache-dir", help="where features and downloads are cached")
+    train.add_argument("--out", metavar="FILE.json", help="write the result JSON here")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    data = commands.add_parser("data", help="data management", description="Data management.")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_commands.required = True
+    fetch = data_commands.add_parser("fetch", help="download a dataset into the cache",
+                                     description="Download a dataset (pcba) into the cache and verify it.")
+    fetch.add_argument("name", choices=("pcba",), help="dataset to fetch: pcba (DeepChem's PCBA-128 file)")
+    fetch.add_argument("--cache-dir", help="cache directory (default: $MTLPERF_CACHE or ~/.cache/mtlperf)")
+
+    scaling = commands.add_parser(
+        "scaling", help="time one training step of methods against the number of tasks",
+        description="Step time against the number of tasks. Give methods with --method SPEC (repeatable) "
+        "and/or --methods 'SPEC;SPEC' (split on ';' or whitespace, since specs contain commas).",
+    )
+    scaling.add_argument("--method", action="append", default=[], metavar="SPEC", help="a method spec (repeatable)")
+    scaling.add_argument("--methods", action="append", default=[], type=_specs, metavar="SPECS",
+                         help="method specs separated by ';' or spaces")
+    scaling.add_argument("--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T",
+                         help="task counts (default 32,64,96,128)")
+    scaling.add_argument("--batch-size", type=int, default=40000, help="default 40000 (SLAW, PCBA)")
+    scaling.add_argument("--steps", type=int, default=20, help="timed steps per point")
+    scaling.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    scaling.add_argument("--seed", type=int, default=0)
+    scaling.add_argument("--out", default="results/scaling", metavar="DIR", help="output directory")
+    scaling.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    gate = commands.add_parser("gate", help="fail when step times regressed against a baseline",
+                               description="Compare a scaling result with a baseline; exit 1 on a regression.")
+    gate.add_argument("--baseline", required=True, metavar="FILE")
+    gate.add_argument("--current", required=True, metavar="FILE")
+    gate.add_argument("--max-regression", type=float, default=0.10, help="allowed slow-down fraction (default 0.10)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args) or 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"mtlperf: error: {error}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, OSError) as error:  # a diverged run or a failed download: not bad input
+        print(f"mtlperf: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _methods(args) -> None:
+    rows = []
+    for name in list_methods():
+        cls = method_class(name)
+        per_task = " (without task: one run per emphasised task)" if name == RMTL else ""
+        hp = ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-"
+        rows.append((name, hp, f"needs: {cls.needs}{per_task}"))
+    rows += [(name, "-", f"strategy: {what}") for name, what in STRATEGIES.items()]
+    widths = [max(len(row[i]) for row in rows) for i in (0, 1)]
+    for name, hp, what in rows:
+        print(f"{name:{widths[0]}}  {hp:{widths[1]}}  {what}")
+
+
+def _train(args) -> None:
+    # cheap checks first, so a typo fails before the data is loaded
+    check_method(*parse_spec(args.method))
+    resolve_device(args.device or "auto")
+    if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
+        valid = ", ".join(list_datasets())
+        raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
+    load_options = {} if args.cache_dir is None else {"cache_dir": args.cache_dir}
+    dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
+    options = ("model", "init", "hidden", "dropout", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "clip",
+               "reduction", "class_weights", "split", "fractions", "max_rows", "eval_every", "seed", "device",
+               "save_predictions")
+    preset = PRESETS[args.preset] if args.preset else preset_for(dataset)
+    config = preset.replace(**{key: getattr(args, key) for key in options})  # unset options (None) keep the preset
+    result = train(dataset, args.method, config, progress=not args.quiet)
+    print(format_result(result))
+    if args.out:
+        atomic_write_json(args.out, result)
+        print(f"wrote {args.out}")
+
+
+def format_result(result: dict) -> str:
+    """The per-task table (task, PR AUC, ROC AUC) and the means, or the regression losses."""
+    head = f"{result['method']} on {result['dataset']} ({result['n_tasks']} tasks, {result['device']})"
+    test = result["test"]
+    if test is None:
+        return f"{head}: no test rows"
+    if "normalized_loss" in test:
+        lines = [head, f"test normalised loss   {test['normalized_loss']:.4f}"]
+        if result.get("train_normalized_loss") is not None:
+            lines.append(f"train normalised loss  {result['train_normalized_loss']:.4f}")
+        if result.get("loss_weight_error"):
+            lines.append(f"loss-weight error      {result['loss_weight_error'][-1]:.4f} (last logged step)")
+        return "\n".join(lines)
+    width = max(12, *(len(t) for t in test["pr_auc"]))
+    lines = [head, f"{'task':{width}}  {'PR AUC':>7}  {'ROC AUC':>7}"]
+    lines += [f"{t:{width}}  {test['pr_auc'][t]:7.3f}  {test['roc_auc'][t]:7.3f}" for t in test["pr_auc"]]
+    lines.append(f"{'mean':{width}}  {test['mean_pr_auc']:7.3f}  {test['mean_roc_auc']:7.3f}")
+    lines.append(f"pooled PR AUC {test['pooled_pr_auc']:.3f}; single-class test tasks: {test['n_single_class_tasks']}")
+    return "\n".join(lines)
+
+
+def _data(args) -> None:
+    path = fetch_pcba(cache_dir=args.cache_dir)
+    print(f"{args.name}: {path}")
+
+
+def _scaling(args) -> None:
+    methods = [*args.method, *(spec for group in args.methods for spec in group)]
+    if not methods:
+        raise ValueError("give at least one method: --method SPEC (repeatable) or --methods 'SPEC;SPEC'")
+    run_scaling(
+        methods=methods, tasks=args.tasks, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
+        device=args.device, out_dir=args.out, seed=args.seed, progress=not args.quiet,
+    )
+    print(f"wrote the scaling results to {args.out}")
+
+
+def _gate(args) -> int:
+    failures = check(args.baseline, args.current, args.max_regression)
+    if failures:
+        print("\n".join(failures))
+        return 1
+    print(f"gate passed: {args.current} is within {args.max_regression:.0%} of {args.baseline}")
+    return 0
+
+
+_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "gate": _gate}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

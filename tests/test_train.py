@@ -1,0 +1,215 @@
+"""The training loop: every method and strategy runs, metrics are sklearn's, runs repeat exactly."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+import mtlperf.train as train_module
+from mtlperf.data import load_dataset
+from mtlperf.methods import list_methods, parse_spec
+from mtlperf.train import PRESETS, STRATEGIES, TrainConfig, TrainingDiverged, copy_shared, new_model, train
+
+TINY = TrainConfig(hidden=(32, 16), epochs=1, batch_size=256, max_rows=1200, seed=3, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on a shared 2-core machine: threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tox21():
+    return load_dataset("tox21", n_tasks=3)
+
+
+@pytest.fixture(scope="module")
+def toxcast():
+    return load_dataset("toxcast", n_tasks=8)
+
+
+def _runnable(spec: str, n_tasks: int) -> str:
+    """IdealConstant needs weights where the data does not know its ideal ones."""
+    return f"{spec}:weights={';'.join(['1'] * n_tasks)}" if spec == "ideal-constant" else spec
+
+
+def _finite_metrics(result: dict, n_tasks: int) -> None:
+    test = result["test"]
+    assert len(test["pr_auc"]) == len(test["roc_auc"]) == n_tasks
+    assert math.isfinite(test["mean_pr_auc"]) and 0 < test["mean_pr_auc"] <= 1
+    assert math.isfinite(test["mean_roc_auc"]) and 0 < test["mean_roc_auc"] <= 1
+    assert math.isfinite(result["valid"]["mean_pr_auc"])
+
+
+@pytest.mark.parametrize("spec", [*list_methods(), *STRATEGIES, "rmtl:task=1"])
+def test_every_method_and_strategy_trains_on_tox21(tox21, spec):
+    result = train(tox21, _runnable(spec, 3), TINY, progress=False)
+    _finite_metrics(result, 3)
+    assert parse_spec(result["method"]) == parse_spec(_runnable(spec, 3)) and result["dataset"] == tox21.name
+
+
+@pytest.mark.parametrize("spec", [*list_methods(), "stl"])
+def test_every_method_trains_on_a_toxcast_subset(toxcast, spec):
+    result = train(toxcast, _runnable(spec, 8), TINY.replace(max_rows=None, batch_size=1024), progress=False)
+    _finite_metrics(result, 8)
+
+
+def test_reported_metrics_are_sklearns_on_the_saved_predictions(tox21):
+    result = train(tox21, "constant", TINY.replace(save_predictions=True), progress=False)
+    saved = result["predictions"]["test"]
+    labels, scores = tox21.labels[saved["rows"]], np.asarray(saved["scores"])
+    pr, roc = [], []
+    for t, name in enumerate(tox21.task_names):
+        known = ~np.isnan(labels[:, t])
+        pr.append(average_precision_score(labels[known, t], scores[known, t]))
+        roc.append(roc_auc_score(labels[known, t], scores[known, t]))
+        assert result["test"]["pr_auc"][name] == pytest.approx(pr[-1], abs=1e-9)
+        assert result["test"]["roc_auc"][name] == pytest.approx(roc[-1], abs=1e-9)
+    assert result["test"]["mean_pr_auc"] == pytest.approx(np.mean(pr), abs=1e-9)
+    assert result["test"]["mean_roc_auc"] == pytest.approx(np.mean(roc), abs=1e-9)
+
+
+def test_same_seed_same_numbers_and_another_seed_differs(tox21):
+    config = TINY.replace(epochs=2, dropout=0.25)
+    first, second = (train(tox21, "constant", config, progress=False) for _ in range(2))
+    other = train(tox21, "constant", config.replace(seed=4), progress=False)
+    for result in (first, second, other):
+        result.pop("seconds")
+    assert first == second
+    assert other["test"] != first["test"]
+
+
+def test_a_nan_loss_names_the_task_and_the_step(tox21, monkeypatch):
+    real, calls = train_module.task_losses, []
+
+    def poisoned(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        calls.append(1)
+        return losses * torch.tensor([1.0, math.nan, 1.0]) if len(calls) == 2 else losses
+
+    monkeypatch.setattr(train_module, "task_losses", poisoned)
+    with pytest.raises(TrainingDiverged, match=rf"'{tox21.task_names[1]}'.*step 2"):
+        train(tox21, "constant", TINY, progress=False)
+
+
+def test_model_selection_keeps_the_best_validation_epoch(tox21):
+    result = train(tox21, "constant", TINY.replace(epochs=4, lr=3e-2), progress=False)
+    curve = [epoch["valid_mean_pr_auc"] for epoch in result["history"]]
+    assert len(result["history"]) == 4
+    assert result["best_epoch"] == 1 + int(np.argmax(curve))
+    assert result["valid"]["mean_pr_auc"] == pytest.approx(max(curve), abs=1e-9)
+
+
+def test_stl_drops_the_rows_missing_its_label(tox21):
+    config = TINY.replace(max_rows=None, batch_size=512)
+    result = train(tox21, "stl", config, progress=False)
+    split = train_module.make_split(tox21, config)
+    expected = sum(math.ceil(split.labelled_for(tox21.labels, t).train.size / 512) for t in range(3))
+    assert split.labelled_for(tox21.labels, 0).train.size < split.train.size  # Tox21 has missing labels
+    assert result["steps"] == expected
+    assert set(result["best_epoch"]) == set(tox21.task_names)
+
+
+def test_finetune_starts_from_the_multitask_trunk(tox21):
+    source, target = new_model(tox21, 2, TINY, "cpu"), new_model(tox21, 1, TINY, "cpu")
+    copy_shared(source, target)
+    for a, b in zip(source.shared_parameters(), target.shared_parameters()):
+        assert torch.equal(a, b)
+    result = train(tox21, "finetune", TINY, progress=False)
+    assert {f"{name} (pretrain)" for name in tox21.task_names} <= set(result["history"])
+
+
+def test_rmtl_without_task_runs_once_per_task(tox21):
+    per_task = train(tox21, "rmtl", TINY, progress=False)
+    single = train(tox21, "rmtl:task=0", TINY, progress=False)
+    assert set(per_task["best_epoch"]) == set(tox21.task_names)
+    assert isinstance(single["best_epoch"], int)
+    # run 0 is the rmtl:task=0 run, so task 0's metric is the same number
+    name = tox21.task_names[0]
+    assert per_task["test"]["pr_auc"][name] == pytest.approx(single["test"]["pr_auc"][name], abs=1e-12)
+
+
+def test_sparse_and_dense_inputs_train_alike(tox21):
+    dense = dataclasses.replace(tox21, inputs=tox21.inputs.dense(np.arange(len(tox21))))
+    sparse_result = train(tox21, "constant", TINY, progress=False)
+    dense_result = train(dense, "constant", TINY, progress=False)
+    assert dense_result["test"]["mean_pr_auc"] == pytest.approx(sparse_result["test"]["mean_pr_auc"], abs=1e-4)
+
+
+def test_result_has_the_documented_keys(tox21):
+    result = train(tox21, "constant", TINY, progress=False)
+    for key in ("method", "dataset", "n_tasks", "seed", "device", "device_name", "torch", "config",
+                "best_epoch", "test", "valid", "history"):
+        assert key in result
+    assert {"train_loss", "valid_mean_pr_auc", "weights"} <= set(result["history"][0])
+    assert result["history"][0]["weights"] == [1.0, 1.0, 1.0]
+
+
+def test_presets_carry_the_papers_settings():
+    lbtw, slaw = PRESETS["lbtw"], PRESETS["slaw-mtregression"]
+    assert (lbtw.batch_size, lbtw.epochs, lbtw.dropout, lbtw.weight_decay) == (1024, 100, 0.25, 5e-4)
+    assert lbtw.fractions == (0.6, 0.2, 0.2)
+    assert (slaw.batch_size, slaw.lr, slaw.clip, slaw.adam_eps, slaw.max_steps) == (304, 7e-4, 0.5, 1e-5, 9900)
+    assert TINY.replace(epochs=7, lr=None).epochs == 7 and TINY.replace(lr=None).lr == TINY.lr
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"epochs": 0}, {"batch_size": -1}, {"reduction": "sum"}, {"split": "stratified"}, {"fractions": (0.5, 0.5)},
+     {"clip": 0.0}, {"hidden": (32, 0)}, {"dropout": 1.5}],
+)
+def test_bad_configuration_is_a_clear_value_error(change):
+    with pytest.raises(ValueError, match=next(iter(change)).split("_")[0]):
+        TINY.replace(**change)
+
+
+def test_unknown_method_or_hyperparameter_names_the_choices(tox21):
+    with pytest.raises(ValueError, match="valid: .*constant.*stl.*finetune"):
+        train(tox21, "nosuch", TINY, progress=False)
+    with pytest.raises(ValueError, match="unknown hyperparameter"):
+        train(tox21, "constant:alpha=1", TINY, progress=False)
+
+
+# MTRegression (SLAW paper): the weights that balance the tasks are known, so methods can be checked.
+
+@pytest.fixture(scope="module")
+def mtregression():
+    return load_dataset("mtregression")
+
+
+def _weight_error(dataset, spec: str, steps: int) -> list[float]:
+    config = PRESETS["slaw-mtregression"].replace(max_steps=steps, device="cpu")
+    result = train(dataset, spec, config, progress=False)
+    assert math.isfinite(result["train_normalized_loss"]) and math.isfinite(result["test_normalized_loss"])
+    assert len(result["loss_weight_error"]) == steps
+    return result["loss_weight_error"]
+
+
+def test_constant_weights_have_the_uniform_weight_error(mtregression):
+    ideal = np.asarray(mtregression.meta["ideal_weights"])
+    errors = _weight_error(mtregression, "constant", 30)
+    assert errors[-1] == pytest.approx(np.mean((1 - ideal) ** 2), rel=1e-6)
+
+
+def test_ideal_constant_takes_the_datas_ideal_weights(mtregression):
+    assert max(_weight_error(mtregression, "ideal-constant", 5)) < 1e-12
+
+
+def test_gradnorm_moves_its_weights_towards_the_ideal(mtregression):
+    uniform = np.mean((1 - np.asarray(mtregression.meta["ideal_weights"])) ** 2)
+    errors = _weight_error(mtregression, "gradnorm", 150)
+    assert np.mean(errors[-50:]) < 0.5 * uniform
+
+
+def test_slaw_gets_close_to_the_ideal_weights(mtregression):
+    uniform = np.mean((1 - np.asarray(mtregression.meta["ideal_weights"])) ** 2)
+    errors = _weight_error(mtregression, "slaw", 100)
+    assert np.mean(errors[-20:]) < 0.05 * uniform
