@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+
+from ..io import atomic_write_bytes
 
 CACHE_ENV = "MTLPERF_CACHE"
 
@@ -40,23 +41,7 @@ def file_digest(path: str | os.PathLike) -> str:
 
 
 def atomic_save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
-    """``np.savez`` through a temporary file in the same folder and an atomic rename.
-
-    The binary sibling of :func:`mtlperf.io.atomic_write_text`: a reader never sees half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``np.savez`` written atomically (see :func:`mtlperf.io.atomic_write_bytes`)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is for every user of the machine
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
