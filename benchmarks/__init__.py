@@ -1,0 +1,1 @@
+"""asv suites: thin classes over mtlperf.timing (see benchmarks/common.py)."""

@@ -1,0 +1,77 @@
+"""The performance gate: did a method's step get slower relative to ``constant``?
+
+It compares two ``scaling.json`` files (:mod:`mtlperf.scaling`) by ratios measured
+within one run, never by absolute times, which swing 30-80% between runs on a shared
+machine while interleaved ratios stay within a few percent.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .io import read_json
+
+_COMPARABLE = ("device", "batch_size")  # ratios from different devices or batch sizes do not compare
+
+
+def check(baseline_path: str | Path, current_path: str | Path, max_regression: float) -> list[str]:
+    """One line per regression; an empty list when the current run is within the margin.
+
+    For each method and task count in both files, ``ratio_to_constant`` fails when
+    ``current > baseline * (1 + max_regression)``; ``growth_32_to_128`` likewise per method.
+    """
+    if isinstance(max_regression, bool) or not isinstance(max_regression, (int, float)) or not max_regression >= 0:
+        raise ValueError(f"max_regression must be a fraction >= 0 (0.10 = 10% slower allowed), got {max_regression!r}")
+    baseline, current = _load(baseline_path, "baseline"), _load(current_path, "current")
+    for key in _COMPARABLE:
+        if baseline.get(key) != current.get(key):
+            raise ValueError(f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
+                             f"their ratios do not compare: measure a baseline with the same settings")
+    limit = 1.0 + max_regression
+    base_ratios, current_ratios = _ratios(baseline, baseline_path), _ratios(current, current_path)
+    common = sorted(base_ratios.keys() & current_ratios.keys(), key=lambda key: (key[1], key[0]))
+    if not common:
+        return [f"nothing to compare: no method and task count appear in both {baseline_path} and {current_path}"]
+    failures = [
+        f"{method} at {n_tasks} tasks: {current_ratios[method, n_tasks]:.3f}x constant, baseline "
+        f"{base_ratios[method, n_tasks]:.3f}x ({_change(current_ratios[method, n_tasks], base_ratios[method, n_tasks])}, "
+        f"allowed +{max_regression:.0%})"
+        for method, n_tasks in common
+        if current_ratios[method, n_tasks] > base_ratios[method, n_tasks] * limit
+    ]
+    base_growth, current_growth = baseline["growth_32_to_128"], current["growth_32_to_128"]
+    failures += [
+        f"{method} growth 32->128 tasks: {current_growth[method]:.3f}x, baseline {base_growth[method]:.3f}x "
+        f"({_change(current_growth[method], base_growth[method])}, allowed +{max_regression:.0%})"
+        for method in sorted(base_growth.keys() & current_growth.keys())
+        if current_growth[method] > base_growth[method] * limit
+    ]
+    return failures
+
+
+def _load(path: str | Path, role: str) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise ValueError(f"{role} file not found: {path} (a scaling.json written by mtlperf scaling)")
+    try:
+        data = read_json(path)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{role} file {path} is not valid JSON: {error}") from None
+    missing = [key for key in ("device", "batch_size", "results", "growth_32_to_128") if key not in data]
+    if missing:
+        raise ValueError(f"{role} file {path} is missing {', '.join(missing)}: not a scaling.json from mtlperf scaling")
+    return data
+
+
+def _ratios(scaling: dict[str, Any], path: str | Path) -> dict[tuple[str, int], float]:
+    ratios = {}
+    for i, result in enumerate(scaling["results"]):
+        missing = [key for key in ("method", "n_tasks", "ratio_to_constant") if key not in result]
+        if missing:
+            raise ValueError(f"{path}: results[{i}] is missing {', '.join(missing)}")
+        ratios[result["method"], result["n_tasks"]] = float(result["ratio_to_constant"])
+    return ratios
+
+
+def _change(current: float, baseline: float) -> str:
+    return f"{current / baseline - 1:+.0%}"

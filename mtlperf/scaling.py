@@ -1,0 +1,132 @@
+"""Step time against the number of tasks (SLAW, Figure 2): the whole method x task-count matrix in one process.
+
+For each task count every method is built, warmed up, then timed in rounds, one step of
+each method per round, so drift of the machine (other jobs, clocks, heat) hits all
+methods alike; ``constant`` is always timed with them and each method's median is
+reported as a ratio to the ``constant`` of the same rounds. ``DIR/scaling.json`` is
+rewritten atomically after every finished case, and a rerun with the same settings
+skips the cases already there (resuming an interrupted run).
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .device import device_name, resolve_device
+from .io import atomic_write_json, atomic_write_text, read_json
+from .timing import TORCHJD_SPEC, check_case, make_step, peak_memory_bytes, time_interleaved, torchjd_available
+
+REFERENCE = "constant"
+GROWTH_FROM, GROWTH_TO = 32, 128
+
+
+def run_scaling(
+    methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, device: str, out_dir: str,
+    seed: int = 0, progress: bool = True,
+) -> dict:
+    """Time every method at every task count; write ``scaling.json``, ``scaling.png`` and ``scaling.md`` in ``out_dir``.
+
+    Everything is checked before the first step is timed. Returns the scaling dict (the JSON's content).
+    """
+    specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed)
+    dev = resolve_device(device)
+    path = Path(out_dir) / "scaling.json"
+    settings = {"device": dev.type, "device_name": device_name(dev), "torch": torch.__version__,
+                "batch_size": batch_size, "steps": steps, "warmup": warmup, "seed": seed}
+    scaling = _resume(path, settings) or {**settings, "results": [], "growth_32_to_128": {}}
+    scaling["notes"] = notes
+    for note in notes:
+        print(f"mtlperf scaling: {note}", file=sys.stderr)
+    done = {(r["method"], r["n_tasks"]) for r in scaling["results"]}
+    for n_tasks in dict.fromkeys(tasks):
+        todo = [spec for spec in specs if (spec, n_tasks) not in done]
+        if not todo:
+            continue
+        for result in _measure(todo, n_tasks, batch_size, steps, warmup, dev, seed, progress):
+            scaling["results"].append(result)
+            scaling["growth_32_to_128"] = growth(scaling["results"])
+            atomic_write_json(path, scaling)
+    atomic_write_json(path, scaling)
+    _write_reports(scaling, Path(out_dir), notes)
+    return scaling
+
+
+def growth(results: list[dict]) -> dict[str, float]:
+    """Per method, median step time at 128 tasks over that at 32 (methods measured at both)."""
+    median = {(r["method"], r["n_tasks"]): r["step_time_s"]["median"] for r in results}
+    return {spec: median[spec, GROWTH_TO] / median[spec, GROWTH_FROM]
+            for spec in dict.fromkeys(r["method"] for r in results)
+            if (spec, GROWTH_FROM) in median and (spec, GROWTH_TO) in median}
+
+
+def _measure(specs: list[str], n_tasks: int, batch_size: int, steps: int, warmup: int, device: torch.device,
+             seed: int, progress: bool) -> Iterator[dict]:
+    """Time ``specs`` plus ``constant`` at one task count, interleaved; yield the result of each spec."""
+    from tqdm import tqdm
+
+    timed = [REFERENCE, *(s for s in specs if s != REFERENCE)]
+    cases = {spec: make_step(spec, n_tasks, batch_size, device, seed) for spec in timed}
+    with tqdm(total=steps, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
+        times = time_interleaved(cases, steps, warmup, on_round=bar.update)
+    reference = statistics.median(times[REFERENCE])
+    for spec in specs:
+        median = statistics.median(times[spec])
+        yield {
+            "method": spec,
+            "implementation": cases[spec].implementation,
+            "n_tasks": n_tasks,
+            "step_time_s": {"median": median, "min": min(times[spec]), "max": max(times[spec])},
+            "ratio_to_constant": median / reference,
+            "peak_memory_bytes": peak_memory_bytes(cases[spec]),
+        }
+
+
+def _check(methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int,
+           seed: int) -> tuple[list[str], list[str]]:
+    """The specs to time (constant first, duplicates dropped) and notes on skipped ones; ValueError on bad input."""
+    if isinstance(methods, str) or not methods:
+        raise ValueError(f"methods must be a non-empty list of method specs, got {methods!r}")
+    if isinstance(tasks, (str, int)) or not tasks:
+        raise ValueError(f"tasks must be a non-empty list of task counts, got {tasks!r}")
+    for name, value, low in (("steps", steps, 1), ("warmup", warmup, 0), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    notes = []
+    specs = list(dict.fromkeys([REFERENCE, *(str(m).strip() for m in methods)]))
+    if TORCHJD_SPEC in specs and not torchjd_available():
+        specs.remove(TORCHJD_SPEC)
+        notes.append(f"{TORCHJD_SPEC} skipped: torchjd is not installed (pip install torchjd)")
+    for n_tasks in tasks:
+        for spec in specs:
+            check_case(spec, n_tasks, batch_size)
+    return specs, notes
+
+
+def _resume(path: Path, settings: dict[str, Any]) -> dict | None:
+    """The earlier run in ``path`` when it was made with ``settings``; None when there is none."""
+    if not path.exists():
+        return None
+    try:
+        earlier = read_json(path)
+        earlier["results"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} exists but is not a scaling result ({error}); choose another output directory") from None
+    different = [f"{k} {earlier.get(k)!r} there, {v!r} now" for k, v in settings.items() if earlier.get(k) != v]
+    if different:
+        raise ValueError(f"{path} holds a run with other settings ({'; '.join(different)}); "
+                         f"choose another output directory or delete the file")
+    return earlier
+
+
+def _write_reports(scaling: dict, out_dir: Path, notes: list[str]) -> None:
+    from . import reports
+
+    if not scaling["results"]:
+        return
+    reports.plot_scaling(scaling, out_dir / "scaling.png")
+    text = reports.scaling_markdown(scaling)
+    atomic_write_text(out_dir / "scaling.md", text + "".join(f"\nNote: {note}\n" for note in notes))

@@ -1,0 +1,55 @@
+"""Step-time benchmarks (pytest-benchmark) over method x task count, through mtlperf.timing.
+
+An ordinary ``pytest`` run skips the timings (``--benchmark-skip`` in pyproject) and runs only
+the cheap correctness check at the end. To time, grouped by task count:
+
+    pytest tests/test_benchmarks.py --benchmark-only --benchmark-group-by=param:n_tasks
+    pytest tests/test_benchmarks.py --benchmark-only -k "32tasks and (constant or pcgrad)"   # a slice
+
+The matrix and setting come from :mod:`mtlperf.bench` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
+``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the timed steps per case (default 5).
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mtlperf import bench
+from mtlperf.device import synchronize
+from mtlperf.timing import make_step
+
+ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "5"))
+WARMUP = 2
+
+
+def method_id(spec: str) -> str:
+    return spec.replace(":implementation=", "-")  # -k friendly: gradnorm-loop
+
+
+@pytest.mark.parametrize("n_tasks", bench.tasks(), ids=lambda n: f"{n}tasks")
+@pytest.mark.parametrize("method", bench.methods(), ids=method_id)
+def test_step_time(benchmark, method, n_tasks):
+    device = bench.device()
+    case = make_step(method, n_tasks, bench.batch_size(device.type), device, seed=0)
+    benchmark.group = f"{n_tasks} tasks"
+    benchmark.extra_info.update(case.info())
+
+    def step():
+        case.run()
+        synchronize(case.device)  # the benchmark's clock is read when this returns
+
+    benchmark.pedantic(step, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP)
+
+
+@pytest.mark.parametrize("method", bench.METHODS, ids=method_id)
+def test_every_benchmarked_method_takes_a_finite_training_step(method):
+    case = make_step(method, n_tasks=4, batch_size=16, device="cpu", seed=0)
+    before = [p.detach().clone() for p in case.model.parameters()]
+    losses = case.run()
+    assert losses.shape == (4,) and torch.isfinite(losses).all()
+    changed = [not torch.equal(b, p) for b, p in zip(before, case.model.parameters())]
+    assert all(changed), f"{method}: {changed.count(False)} parameter tensors did not move"
+    if "implementation=" in method:  # the spec's choice reaches the method and the record
+        assert case.info()["implementation"] == method.split("implementation=")[1]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mtlperf.gate import check
+
+
+def scaling(ratios: dict[tuple[str, int], float], growth: dict[str, float], **settings) -> dict:
+    return {
+        "device": "cpu", "batch_size": 256, **settings,
+        "results": [{"method": m, "n_tasks": t, "ratio_to_constant": r, "step_time_s": {"median": r}}
+                    for (m, t), r in ratios.items()],
+        "growth_32_to_128": growth,
+    }
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write(name: str, data) -> str:
+        path = tmp_path / name
+        path.write_text(data if isinstance(data, str) else json.dumps(data))
+        return str(path)
+    return write
+
+
+BASE = scaling({("constant", 32): 1.0, ("pcgrad", 32): 3.0, ("pcgrad", 128): 10.0, ("slaw", 128): 1.1},
+               {"pcgrad": 12.0, "constant": 1.4})
+
+
+def test_within_the_margin_passes(write):
+    current = scaling({("constant", 32): 1.0, ("pcgrad", 32): 3.29, ("pcgrad", 128): 9.0, ("slaw", 128): 1.2},
+                      {"pcgrad": 13.1, "constant": 1.3})
+    assert check(write("base.json", BASE), write("cur.json", current), 0.10) == []
+
+
+def test_a_ratio_or_a_growth_beyond_the_margin_fails_and_names_it(write):
+    current = scaling({("pcgrad", 32): 3.0, ("pcgrad", 128): 11.5, ("slaw", 128): 1.1},
+                      {"pcgrad": 12.0, "constant": 1.6})
+    failures = check(write("base.json", BASE), write("cur.json", current), 0.10)
+    assert len(failures) == 2
+    assert "pcgrad at 128 tasks" in failures[0] and "+15%" in failures[0]
+    assert "constant growth 32->128" in failures[1]
+    # a wider margin lets both through
+    assert check(write("base.json", BASE), write("cur.json", current), 0.20) == []
+
+
+def test_methods_in_only_one_file_are_not_compared(write):
+    current = scaling({("pcgrad", 128): 10.0, ("gradnorm", 128): 50.0}, {"gradnorm": 40.0})
+    assert check(write("base.json", BASE), write("cur.json", current), 0.10) == []
+
+
+def test_nothing_in_common_is_a_failure_not_a_pass(write):
+    current = scaling({("gradnorm", 64): 5.0}, {})
+    [failure] = check(write("base.json", BASE), write("cur.json", current), 0.10)
+    assert "nothing to compare" in failure
+
+
+def test_bad_inputs_raise_clear_errors(write, tmp_path):
+    base = write("base.json", BASE)
+    with pytest.raises(ValueError, match="baseline file not found"):
+        check(tmp_path / "missing.json", base, 0.1)
+    with pytest.raises(ValueError, match="not valid JSON"):
+        check(base, write("bad.json", "{"), 0.1)
+    with pytest.raises(ValueError, match="missing growth_32_to_128"):
+        check(base, write("cur.json", {"device": "cpu", "batch_size": 256, "results": []}), 0.1)
+    broken = scaling({("pcgrad", 32): 3.0}, {})
+    del broken["results"][0]["ratio_to_constant"]
+    with pytest.raises(ValueError, match=r"results\[0\] is missing ratio_to_constant"):
+        check(base, write("cur.json", broken), 0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        check(base, write("cur.json", scaling({("pcgrad", 32): 3.0}, {}, batch_size=40000)), 0.1)
+    with pytest.raises(ValueError, match="max_regression"):
+        check(base, base, -0.1)

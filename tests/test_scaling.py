@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+import mtlperf.scaling
+from mtlperf.scaling import run_scaling
+
+
+class FakeCase:
+    """A StepCase stand-in: a step that costs ``seconds`` and counts itself."""
+
+    def __init__(self, spec: str, n_tasks: int, seconds: float):
+        self.spec, self.n_tasks, self.seconds = spec, n_tasks, seconds
+        self.device, self.implementation, self.steps = torch.device("cpu"), None, 0
+
+    def run(self):
+        time.sleep(self.seconds)
+        self.steps += 1
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Replace building and memory measurement; record which cases were built."""
+    built: list[tuple[str, int]] = []
+    seconds = {"constant": 0.001, "lbtw": 0.002, "slaw": 0.003}
+
+    def make_step(spec, n_tasks, batch_size, device, seed):
+        built.append((spec, n_tasks))
+        return FakeCase(spec, n_tasks, seconds.get(spec, 0.001))
+
+    monkeypatch.setattr(mtlperf.scaling, "make_step", make_step)
+    monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 1000 * case.n_tasks)
+    return built
+
+
+SMALL = dict(batch_size=8, steps=3, warmup=1, device="cpu", progress=False)
+
+
+def test_the_result_file_has_every_case_with_ratios_and_growth(tmp_path, fake):
+    result = run_scaling(["lbtw", "slaw", "lbtw"], [32, 128], out_dir=str(tmp_path), **SMALL)
+    saved = json.loads((tmp_path / "scaling.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert {k: saved[k] for k in ("device", "batch_size", "steps")} == {"device": "cpu", "batch_size": 8, "steps": 3}
+    assert saved["torch"] == torch.__version__ and saved["device_name"]
+    cases = [(r["method"], r["n_tasks"]) for r in saved["results"]]
+    assert sorted(cases) == sorted((m, t) for m in ("constant", "lbtw", "slaw") for t in (32, 128))
+    for r in saved["results"]:
+        step = r["step_time_s"]
+        assert 0 < step["min"] <= step["median"] <= step["max"]
+        assert r["peak_memory_bytes"] == 1000 * r["n_tasks"] and "implementation" in r
+    by_case = {(r["method"], r["n_tasks"]): r for r in saved["results"]}
+    assert by_case["constant", 32]["ratio_to_constant"] == 1.0
+    assert by_case["slaw", 32]["ratio_to_constant"] > 1.5  # 3 ms steps against 1 ms ones
+    assert set(saved["growth_32_to_128"]) == {"constant", "lbtw", "slaw"}
+    growth = saved["growth_32_to_128"]["lbtw"]
+    assert growth == by_case["lbtw", 128]["step_time_s"]["median"] / by_case["lbtw", 32]["step_time_s"]["median"]
+    assert (tmp_path / "scaling.md").read_text().count("`lbtw`") == 3
+    assert (tmp_path / "scaling.png").stat().st_size > 0
+
+
+def test_methods_are_interleaved_and_rotated_round_by_round(tmp_path, monkeypatch):
+    order: list[str] = []
+
+    class LoggingCase(FakeCase):
+        def run(self):
+            order.append(self.spec)
+
+    monkeypatch.setattr(mtlperf.scaling, "make_step", lambda spec, n, *a: LoggingCase(spec, n, 0))
+    monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: None)
+    run_scaling(["lbtw", "slaw"], [32], out_dir=str(tmp_path), **{**SMALL, "warmup": 0})
+    assert order == ["constant", "lbtw", "slaw", "lbtw", "slaw", "constant", "slaw", "constant", "lbtw"]
+
+
+def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring(tmp_path, fake, monkeypatch):
+    calls = []
+
+    def memory_then_crash(case):
+        calls.append(case.spec)
+        if len(calls) == 5:  # the second case at 64 tasks
+            raise KeyboardInterrupt
+        return 1
+
+    monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", memory_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_scaling(["lbtw", "slaw"], [32, 64], out_dir=str(tmp_path), **SMALL)
+    kept = json.loads((tmp_path / "scaling.json").read_text())["results"]
+    assert [(r["method"], r["n_tasks"]) for r in kept] == [
+        ("constant", 32), ("lbtw", 32), ("slaw", 32), ("constant", 64)]
+
+    fake.clear()
+    monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 2)
+    result = run_scaling(["lbtw", "slaw"], [32, 64], out_dir=str(tmp_path), **SMALL)
+    assert fake == [("constant", 64), ("lbtw", 64), ("slaw", 64)]  # constant only as the reference
+    assert result["results"][:4] == kept
+    assert [(r["method"], r["n_tasks"]) for r in result["results"][4:]] == [("lbtw", 64), ("slaw", 64)]
+
+    fake.clear()
+    run_scaling(["lbtw"], [32, 64], out_dir=str(tmp_path), **SMALL)
+    assert fake == []  # everything asked for is there already
+
+
+def test_a_different_setting_in_the_same_directory_is_refused(tmp_path, fake):
+    run_scaling(["lbtw"], [32], out_dir=str(tmp_path), **SMALL)
+    fake.clear()
+    with pytest.raises(ValueError, match="batch_size 8 there, 16 now"):
+        run_scaling(["lbtw"], [32], out_dir=str(tmp_path), **{**SMALL, "batch_size": 16})
+    assert fake == []
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(methods=["lbtw", "no-such-method"]), "unknown method"),
+        (dict(methods=[]), "methods"),
+        (dict(tasks=[32, 129]), "from 1 to 128"),
+        (dict(tasks=[]), "tasks"),
+        (dict(device="tpu"), "unknown device"),
+        (dict(steps=0), "steps"),
+        (dict(warmup=-1), "warmup"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_bad_input_fails_before_anything_is_timed_or_written(tmp_path, fake, change, message):
+    kwargs = {"methods": ["lbtw"], "tasks": [32], "out_dir": str(tmp_path), **SMALL, **change}
+    with pytest.raises(ValueError, match=message):
+        run_scaling(**kwargs)
+    assert fake == [] and not (tmp_path / "scaling.json").exists()
+
+
+def test_torchjd_row_is_skipped_with_a_note_when_torchjd_is_missing(tmp_path, fake, monkeypatch):
+    monkeypatch.setattr(mtlperf.scaling, "torchjd_available", lambda: False)
+    result = run_scaling(["torchjd-pcgrad"], [32], out_dir=str(tmp_path), **SMALL)
+    assert [r["method"] for r in result["results"]] == ["constant"]
+    assert "torchjd" in result["notes"][0]
+    assert "torchjd" in (tmp_path / "scaling.md").read_text()
+
+
+def test_a_real_run_at_tiny_size(tmp_path):
+    result = run_scaling(["lbtw"], [32, 128], batch_size=16, steps=1, warmup=0, device="cpu",
+                         out_dir=str(tmp_path), progress=False)
+    assert [(r["method"], r["n_tasks"]) for r in result["results"]] == [
+        ("constant", 32), ("lbtw", 32), ("constant", 128), ("lbtw", 128)]
+    assert all(r["step_time_s"]["median"] > 0 for r in result["results"])
+    assert set(result["growth_32_to_128"]) == {"constant", "lbtw"}
