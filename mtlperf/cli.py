@@ -19,6 +19,7 @@ from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
 from .gate import check
+from .reproduce import reproduce_lbtw, reproduce_mtregression
 from .scaling import run_scaling
 from .train import PRESETS, RMTL, STRATEGIES, check_method, preset_for, train
 
@@ -125,6 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--baseline", required=True, metavar="FILE")
     gate.add_argument("--current", required=True, metavar="FILE")
     gate.add_argument("--max-regression", type=float, default=0.10, help="allowed slow-down fraction (default 0.10)")
+    reproduce = commands.add_parser("reproduce", help="rerun a paper's study and write its tables and figures",
+                                    description="Rerun a paper's study; finished runs are kept and a rerun resumes.")
+    studies = reproduce.add_subparsers(dest="study", metavar="STUDY", parser_class=_Parser)
+    studies.required = True
+    lbtw = studies.add_parser("lbtw", help="the LBTW paper's Table 1 / S1 and Figures 1 / S1",
+                              description="STL, MTL, Fine Tuning, GradNorm, RMTL and LBTW on one dataset.")
+    lbtw.add_argument("--dataset", required=True, help="pcba (the paper's), toxcast, muv, tox21 or a CSV path")
+    lbtw.add_argument("--tasks", type=int, help="keep the first K tasks")
+    lbtw.add_argument("--seeds", type=int, default=1)
+    lbtw.add_argument("--epochs", type=int, help="default: the paper's 100")
+    regression = studies.add_parser("mtregression", help="the SLAW paper's MTRegression study (Figure 1, Table 1)",
+                                    description="Seven weighting methods on MTRegression.")
+    regression.add_argument("--seeds", type=int, default=10)
+    regression.add_argument("--steps", type=int, default=9900, help="default: the paper's 9,900")
+    for study in (lbtw, regression):
+        study.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+        study.add_argument("--out", required=True, metavar="DIR", help="output directory")
+        study.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -220,7 +239,16 @@ def _gate(args) -> int:
     return 0
 
 
-_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "gate": _gate}
+def _reproduce(args) -> None:
+    if args.study == "lbtw":
+        reproduce_lbtw(args.dataset, args.tasks, args.seeds, args.out, epochs=args.epochs, device=args.device,
+                       progress=not args.quiet)
+    else:
+        reproduce_mtregression(args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet)
+    print(f"wrote the {args.study} study to {args.out}")
+
+
+_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "gate": _gate, "reproduce": _reproduce}
 
 
 if __name__ == "__main__":

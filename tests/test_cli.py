@@ -142,3 +142,12 @@ def test_a_failed_download_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(mtlperf.cli, "fetch_pcba", offline)
     code, _, err = _run(["data", "fetch", "pcba"], capsys)
     assert code == 1 and err.strip() == "mtlperf: error: could not download pcba.csv.gz: no network"
+
+
+def test_reproduce_mtregression_writes_its_study(tmp_path):
+    out = tmp_path / "study"
+    args = ["reproduce", "mtregression", "--seeds", "1", "--steps", "20", "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    summary = json.loads((out / "mtregression.json").read_text())
+    assert {"constant", "slaw", "pcgrad"} <= set(summary["methods"])
+    assert (out / "table1.md").exists() and (out / "loss_weight_error.png").exists()
