@@ -72,7 +72,7 @@ def reproduce_lbtw(
     ``methods``: other method specs instead of the paper's (negative transfer needs ``stl``).
     ``retry_failed``: train again the runs recorded as failed instead of keeping their failure.
     """
-    resolve_device(device)  # a device that is not there is bad input, not a failure of every run
+    device = str(resolve_device(device))  # settings name the real device ("auto" on a CPU = "cpu"); bad → ValueError
     base = PRESETS["lbtw"].replace(epochs=epochs, device=device, **train_overrides)
     configs = _seed_configs(base, seeds)
     data = _load_molecules(dataset, n_tasks)
@@ -124,7 +124,7 @@ def reproduce_mtregression(
     """
     if not _is_positive_int(steps):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    resolve_device(device)
+    device = str(resolve_device(device))
     config = PRESETS["slaw-mtregression"].replace(device=device, **train_overrides)
     data = load_dataset("mtregression")
     batches_per_epoch = math.ceil(len(data.meta["predefined_split"]["train"]) / config.batch_size)

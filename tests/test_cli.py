@@ -18,12 +18,7 @@ TINY_TRAIN = ["train", "--dataset", "tox21", "--tasks", "3", "--hidden", "32,16"
               "--batch-size", "256", "--max-rows", "1000", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(argv, capsys):

@@ -29,13 +29,7 @@ TOX21_TASKS = 3
 MTR_STEPS = 60
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on a shared 2-core machine: threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 _LOADED = {}
@@ -162,6 +156,8 @@ def test_changed_settings_train_again_and_an_interrupted_sweep_resumes(tmp_path,
     reproduce_lbtw("tox21", TOX21_TASKS, 2, tmp_path, **TINY)  # a second seed: only its runs are new
     assert calls == [(spec, 124) for spec in LBTW_SPECS]
     calls.clear()
+    reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **{**TINY, "device": "auto" if not torch.cuda.is_available() else "cpu"})
+    assert calls == []  # "auto" names the device it resolves to
     reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **{**TINY, "epochs": 2})
     assert len(calls) == len(LBTW_SPECS)
 

@@ -17,13 +17,7 @@ from mtlperf.train import PRESETS, STRATEGIES, TrainConfig, TrainingDiverged, co
 TINY = TrainConfig(hidden=(32, 16), epochs=1, batch_size=256, max_rows=1200, seed=3, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on a shared 2-core machine: threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
