@@ -6,7 +6,7 @@ The first trunk layer reads a :class:`~mtlperf.sparse.SparseBits` batch as an em
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,15 @@ class SparseInputLinear(nn.Linear):
         return out if self.bias is None else out + self.bias
 
 
+class LinearIO(NamedTuple):
+    """One trunk Linear layer in the last forward's graph: ``output = input Wᵀ + b``."""
+
+    input: torch.Tensor | SparseBits
+    output: torch.Tensor
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+
 class TaskHeads(nn.Module):
     """T linear heads as one batched layer: ``y[b, t] = W_t z_b + c_t``.
 
@@ -78,8 +87,9 @@ class TaskHeads(nn.Module):
 class MultiTaskNet(nn.Module):
     """A shared ``trunk`` (``nn.Sequential``) and batched ``heads``; ``forward(x)`` gives the logits.
 
-    Every forward keeps ``last_shared_io = (input, output)`` of the last ``nn.Linear`` of the
-    trunk (the output before its activation), in the autograd graph, for GradNorm's fast path.
+    Every forward keeps ``shared_linear_io``, a :class:`LinearIO` per ``nn.Linear`` of the trunk
+    (the output before its activation, in the autograd graph), and ``last_shared_io = (input,
+    output)`` of the last one: the fast paths of the per-task-gradient methods start from them.
     """
 
     def __init__(self, trunk: nn.Sequential, heads: TaskHeads):
@@ -90,17 +100,21 @@ class MultiTaskNet(nn.Module):
         self.trunk, self.heads = trunk, heads
         self._last_linear = linear[-1]
         self.last_shared_io: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.shared_linear_io: list[LinearIO] | None = None
 
     @property
     def n_tasks(self) -> int:
         return int(self.heads.weight.shape[0])
 
     def forward(self, x: torch.Tensor | SparseBits) -> torch.Tensor:
-        for i, layer in enumerate(self.trunk):
+        linear_io = []
+        for layer in self.trunk:
             y = layer(x)
-            if i == self._last_linear:
-                self.last_shared_io = (x, y)
+            if isinstance(layer, nn.Linear):
+                linear_io.append(LinearIO(x, y, layer.weight, layer.bias))
             x = y
+        self.shared_linear_io = linear_io
+        self.last_shared_io = (linear_io[-1].input, linear_io[-1].output)
         return self.heads(x)
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -118,7 +132,7 @@ class MultiTaskNet(nn.Module):
     def __getstate__(self) -> dict:
         # the last forward's activations belong to a graph: deepcopy and pickling leave them out
         state = dict(super().__getstate__())
-        state["last_shared_io"] = None
+        state["last_shared_io"] = state["shared_linear_io"] = None
         return state
 
 

@@ -30,6 +30,7 @@ MAX_TASKS = len(pcba_task_names())  # 128: the synthetic data are PCBA-shaped
 N_BATCHES = 2  # distinct batches the step cycles through
 LR, ADAM_EPS, CLIP = 3e-4, 1e-5, 0.5
 TORCHJD_SPEC = "torchjd-pcgrad"  # comparison row: torchjd's PCGrad on the same network
+DENSE_INPUT_SPEC = "constant-dense-input"  # comparison row: constant with a dense first-layer input
 
 
 @dataclass
@@ -82,6 +83,8 @@ def check_case(spec: str, n_tasks: int, batch_size: int) -> None:
         raise ValueError(f"n_tasks must be an integer from 1 to {MAX_TASKS} (the PCBA tasks), got {n_tasks!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if spec == DENSE_INPUT_SPEC:
+        return
     if spec == TORCHJD_SPEC:
         if not torchjd_available():
             raise ValueError(f"{TORCHJD_SPEC} needs torchjd, which is not installed (pip install torchjd)")
@@ -95,11 +98,13 @@ def make_step(
 ) -> StepCase:
     """Build the network, the method and the fixed batches for one (method, task count) case.
 
-    ``spec`` is a method spec (``pcgrad:implementation=loop``) or ``torchjd-pcgrad``;
-    ``dense_input=True`` feeds the first layer dense 0/1 floats instead of :class:`SparseBits`.
+    ``spec`` is a method spec (``pcgrad:implementation=loop``), ``torchjd-pcgrad`` or
+    ``constant-dense-input`` (``constant`` with ``dense_input=True``); ``dense_input=True`` feeds
+    the first layer dense 0/1 floats instead of :class:`SparseBits`.
     The same seed on the same device gives the same numbers.
     """
     check_case(spec, n_tasks, batch_size)
+    dense_input = dense_input or spec == DENSE_INPUT_SPEC
     device = resolve_device(device) if isinstance(device, str) else device
     from .models import build_model  # heavy imports only once a case is built
 
@@ -111,8 +116,9 @@ def make_step(
     if spec == TORCHJD_SPEC:
         extra, implementation, forward_backward = [], "torchjd", _torchjd_forward_backward(model)
     else:
-        method = _build_method(spec, n_tasks)
+        method = _build_method("constant" if spec == DENSE_INPUT_SPEC else spec, n_tasks)
         extra, implementation = method.parameters(), method.hparams.get("implementation")
+        implementation = "dense-input" if spec == DENSE_INPUT_SPEC else implementation
         forward_backward = _method_forward_backward(model, method)
     optimizer = torch.optim.Adam([*model.parameters(), *extra], lr=LR, eps=ADAM_EPS)
     return StepCase(spec, n_tasks, batch_size, device, implementation, model, optimizer, batches,
@@ -212,6 +218,7 @@ def _method_forward_backward(model: torch.nn.Module, method) -> Callable:
             last_shared=model.last_shared_parameters(),
             heads=model.head_matrix(),
             last_shared_io=getattr(model, "last_shared_io", None),
+            shared_linear_io=getattr(model, "shared_linear_io", None),
         )
         return losses
 

@@ -369,6 +369,7 @@ def _backward(method, model, losses, names, step, epoch):
             last_shared=model.last_shared_parameters(),
             heads=model.head_matrix(),
             last_shared_io=getattr(model, "last_shared_io", None),
+            shared_linear_io=getattr(model, "shared_linear_io", None),
         )
     except NonFiniteLossError as error:
         raise TrainingDiverged(

@@ -7,8 +7,11 @@ import math
 import pytest
 import torch
 
+from mtlperf.losses import task_losses
 from mtlperf.methods import create_method, parse_spec
+from mtlperf.methods.linear_gramian import cotangents_are_smaller, covers
 from mtlperf.methods.pcgrad import projection_order
+from mtlperf.methods.task_gradients import task_gramian, task_jacobian
 from mtlperf.models import build_model
 from mtlperf.sparse import SparseBits
 
@@ -180,7 +183,6 @@ def small_batch(n_tasks: int, n_rows: int, absent: int | None):
 
 
 def run_steps(method, model, batch, labels, parts: tuple[str, ...], steps: int = 3):
-    from mtlperf.losses import task_losses
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     record = []
@@ -191,6 +193,7 @@ def run_steps(method, model, batch, labels, parts: tuple[str, ...], steps: int =
             "last_shared": model.last_shared_parameters(),
             "heads": model.head_matrix(),
             "last_shared_io": model.last_shared_io,
+            "shared_linear_io": model.shared_linear_io,
         }
         weights = method.backward(losses, model.shared_parameters(), **{k: available[k] for k in parts})
         record.append((weights, [p.grad.clone() for p in model.parameters()]))
@@ -207,6 +210,8 @@ def run_steps(method, model, batch, labels, parts: tuple[str, ...], steps: int =
         ("gradnorm", {}, (), 24),  # W = all shared parameters
         ("pcgrad", {}, (), 24),
         ("pcgrad", {"chunk_size": 2}, (), 24),
+        ("pcgrad", {}, ("shared_linear_io",), 24),  # Gramian from the layers' cotangents
+        ("pcgrad", {"chunk_size": 2}, ("shared_linear_io",), 24),
         ("rmtl", {"task": 1}, ("heads",), 24),
         ("rmtl", {"task": 2, "chunk_size": 2}, (), 24),
     ],
@@ -273,3 +278,29 @@ def test_specs_parse_to_typed_hyperparameters():
     assert method.hparams["alpha"] == 0.5 and method.hparams["update_first"] is True
     name, hyperparameters = parse_spec("rmtl:task=2,chunk_size=8")
     assert create_method(name, 4, **hyperparameters).hparams == {"task": 2, "implementation": "batched", "chunk_size": 8}
+
+
+@pytest.mark.parametrize("sparse_input", [True, False])
+@pytest.mark.parametrize("chunk_size", [0, 2])
+def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input, chunk_size):
+    torch.manual_seed(3)
+    model = build_model("pyramidal", 64, 5, hidden=(32, 8))
+    batch, labels = small_batch(5, 24, absent=3)
+    losses = task_losses(model(batch if sparse_input else batch.to_dense()), labels)
+    jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
+    assert cotangents_are_smaller(model.shared_linear_io, model.shared_parameters())
+    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=model.shared_linear_io,
+                           chunk_size=chunk_size)
+    torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)
+    assert torch.all(gramian[3] == 0)  # the task without labels has no gradient
+
+
+def test_gramian_falls_back_to_the_jacobian_when_layers_do_not_cover_the_parameters():
+    torch.manual_seed(3)
+    model = build_model("lbtw", 64, 4, hidden=(16, 8))  # batch norm: shared parameters outside Linear layers
+    batch, labels = small_batch(4, 24, absent=None)
+    losses = task_losses(model(batch), labels)
+    assert not covers(model.shared_linear_io, model.shared_parameters())
+    jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
+    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=model.shared_linear_io)
+    torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)

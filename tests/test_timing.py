@@ -71,6 +71,12 @@ def test_same_seed_same_numbers_and_dense_input_matches_sparse():
     assert not torch.equal(other_seed.run(), losses[0][0])
 
 
+def test_dense_input_row_is_constant_on_dense_input():
+    dense, sparse = make_step("constant-dense-input", 4, 32, "cpu"), make_step("constant", 4, 32, "cpu")
+    assert isinstance(dense.batches[0][0], torch.Tensor) and dense.implementation == "dense-input"
+    torch.testing.assert_close(dense.run(), sparse.run(), rtol=1e-4, atol=1e-5)
+
+
 def test_peak_memory_counts_the_step_activations():
     case = make_step("constant", n_tasks=2, batch_size=1024, device="cpu", seed=0)
     case.run()

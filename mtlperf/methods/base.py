@@ -54,7 +54,8 @@ class WeightingMethod:
         """Fill ``.grad`` with this method's update; return the weights applied.
 
         ``model_parts`` are optional pieces of the network some methods use:
-        ``last_shared`` (parameters of the last shared layer, GradNorm) and
+        ``last_shared`` (parameters of the last shared layer, GradNorm), ``last_shared_io``
+        and ``shared_linear_io`` (the trunk's Linear layers in the graph, fast paths) and
         ``heads`` (T x d tensor whose row t is task t's head, RMTL).
         """
         if losses.dim() != 1 or losses.numel() != self.n_tasks:

@@ -20,7 +20,8 @@ class PCGrad(WeightingMethod):
     Learning, NeurIPS 2020, Algorithm 1.
 
     The orders come from the method's own generator seeded with ``seed``.
-    ``implementation="batched"``: ``Σ_i g_i' = Σ_j a_j g_j`` with a computed from the Gramian ``J Jᵀ`` alone, then one weighted backward.
+    ``implementation="batched"``: ``Σ_i g_i' = Σ_j a_j g_j`` with a computed from the Gramian ``J Jᵀ`` alone
+    (from the layers' cotangents given ``shared_linear_io``), then one weighted backward.
     ``implementation="loop"``: one full backward pass per task and projections of P-long vectors, as the authors' code.
     """
 
@@ -34,13 +35,14 @@ class PCGrad(WeightingMethod):
         check_chunk_size(self.name, self.hparams["chunk_size"])
         self.generator = torch.Generator().manual_seed(int(self.hparams["seed"]))
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, shared_parameters, shared_linear_io=None, **_):
         order = projection_order(self.n_tasks, self.generator)
         if self.hparams["implementation"] == "loop":
             jacobian = task_jacobian(losses, shared_parameters, implementation="loop")
             backward_split(losses, shared_parameters, shared_gradient=project_conflicts(jacobian, order).sum(0))
         else:
-            gramian = task_gramian(losses, shared_parameters, chunk_size=self.hparams["chunk_size"])
+            gramian = task_gramian(losses, shared_parameters, chunk_size=self.hparams["chunk_size"],
+                                   linear_layers=shared_linear_io)
             backward_split(losses, shared_parameters, coefficients=conflict_free_coefficients(gramian, order))
         return None
 

@@ -21,6 +21,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .checks import require
+from .linear_gramian import cotangents_are_smaller, covers, linear_layers_gramian
 
 IMPLEMENTATIONS = ("batched", "loop")
 
@@ -59,12 +60,24 @@ def task_jacobian(
 
 
 def task_gramian(
-    losses: torch.Tensor, params: Sequence[torch.Tensor], *, implementation: str = "batched", chunk_size: int = 0
+    losses: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    *,
+    implementation: str = "batched",
+    chunk_size: int = 0,
+    linear_layers: Sequence | None = None,
 ) -> torch.Tensor:
-    """``G = J Jᵀ`` [T, T], ``G[s, t] = g_s · g_t``, without holding more than two chunks of J."""
+    """``G = J Jᵀ`` [T, T], ``G[s, t] = g_s · g_t``, without holding more than two chunks of J.
+
+    ``linear_layers`` (the model's ``shared_linear_io``): when ``params`` are exactly their
+    weights and biases and their output cotangents are smaller than J, the batched G comes
+    from the layers' inputs and cotangents (:mod:`.linear_gramian`).
+    """
     if implementation == "loop":
         jacobian = task_jacobian(losses, params, implementation="loop")
         return jacobian @ jacobian.T
+    if linear_layers and covers(linear_layers, params) and cotangents_are_smaller(linear_layers, params):
+        return linear_layers_gramian(losses, linear_layers, chunk_size=chunk_size)
     n_tasks = losses.numel()
     gramian = losses.new_zeros(n_tasks, n_tasks)
     chunks = _task_chunks(n_tasks, chunk_size)

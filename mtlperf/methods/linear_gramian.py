@@ -1,0 +1,102 @@
+"""The task Gramian ``G = J Jᵀ`` of a stack of Linear layers, from their inputs and output cotangents.
+
+For a Linear layer ``Z = H Wᵀ + b`` and ``δ_t = dL_t/dZ`` [B, out], task t's gradients are
+``dL_t/dW = δ_tᵀ H`` and ``dL_t/db = Σ_b δ_t[b]``. When every shared parameter belongs to
+such a layer, ``G`` is the sum over the layers of ``S Sᵀ`` (``S[t] = Σ_b δ_t[b]``) and
+``A Aᵀ`` (``A[t] = vec(δ_tᵀ H)``), with A built a block of input features at a time. The
+Jacobian J is never held whole, and the only vmapped backward runs through the dense layers
+above the first one: torch has no batching rule for the embedding bag's backward, and its
+per-task fallback dominated PCGrad's step. A :class:`~mtlperf.sparse.SparseBits` input gives
+``δ_tᵀ H`` as an embedding bag of the rows of ``δ_t`` over the molecules that set each bit.
+
+Holding the cotangents costs ``T·B·Σ out`` numbers against ``T·P`` for J, so
+:func:`cotangents_are_smaller` decides when this path pays (batch smaller than the inputs).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..sparse import SparseBits
+
+BLOCK_NUMBERS = 1 << 26  # numbers in one block of A (256 MiB in float32)
+
+
+def covers(layers: Sequence, params: Sequence[torch.Tensor]) -> bool:
+    """Whether the layers' weights and biases are exactly ``params``."""
+    layer_ids = [id(p) for io in layers for p in (io.weight, io.bias) if p is not None]
+    return len(layer_ids) == len(set(layer_ids)) and set(layer_ids) == {id(p) for p in params}
+
+
+def cotangents_are_smaller(layers: Sequence, params: Sequence[torch.Tensor]) -> bool:
+    """Whether one task's cotangents of the layer outputs are fewer numbers than its gradient."""
+    return sum(io.output.numel() for io in layers) < sum(p.numel() for p in params)
+
+
+def linear_layers_gramian(losses: torch.Tensor, layers: Sequence, *, chunk_size: int = 0) -> torch.Tensor:
+    """``G[s, t] = g_s · g_t`` [T, T] over the weights and biases of ``layers``.
+
+    ``layers``: objects with ``input`` (a [B, in] tensor or SparseBits), ``output`` ([B, out],
+    in the graph of ``losses``), ``weight`` and ``bias`` (None when absent).
+    ``chunk_size``: tasks per vmapped backward, which bounds its temporaries (0 = as many as
+    fit in ``BLOCK_NUMBERS`` numbers of cotangents).
+    """
+    n_tasks = losses.numel()
+    deltas = _output_cotangents(losses, [io.output for io in layers], chunk_size)
+    gramian = losses.new_zeros(n_tasks, n_tasks)
+    for io, delta in zip(layers, deltas):
+        if io.bias is not None:
+            sums = delta.sum(1)
+            gramian += sums @ sums.T
+        for block in _weight_gradient_blocks(io.input, delta):
+            gramian += block @ block.T
+    return gramian
+
+
+def _output_cotangents(losses: torch.Tensor, outputs: list[torch.Tensor], chunk_size: int) -> list[torch.Tensor]:
+    """``δ`` [T, B, out] for each output: ``δ[t] = dL_t/d output``, ``chunk_size`` tasks per backward."""
+    n_tasks = losses.numel()
+    size = chunk_size or max(1, BLOCK_NUMBERS // sum(out.numel() for out in outputs))
+    eye = torch.eye(n_tasks, dtype=losses.dtype, device=losses.device)
+    if size >= n_tasks:
+        return list(torch.autograd.grad(losses, outputs, eye, retain_graph=True, is_grads_batched=True))
+    deltas = [out.new_empty(n_tasks, *out.shape) for out in outputs]
+    for start in range(0, n_tasks, size):
+        chunk = torch.autograd.grad(losses, outputs, eye[start:start + size], retain_graph=True, is_grads_batched=True)
+        for delta, part in zip(deltas, chunk):
+            delta[start:start + size] = part
+    return deltas
+
+
+def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor):
+    """Yield ``A[:, block]`` [T, |I|·out]: the weight gradients of every task on a block I of inputs."""
+    n_tasks, _, n_out = delta.shape
+    n_in = layer_input.n_bits if isinstance(layer_input, SparseBits) else layer_input.shape[-1]
+    width = max(1, BLOCK_NUMBERS // (n_tasks * n_out))
+    if isinstance(layer_input, SparseBits):
+        molecules, starts = _molecules_per_bit(layer_input)
+        ends = torch.cat([starts[1:], starts.new_tensor([molecules.numel()])])
+        buffer = delta.new_empty(n_tasks, min(width, n_in), n_out)  # reused: fresh pages cost more than the sums
+        for first in range(0, n_in, width):
+            last = min(first + width, n_in)
+            lo, hi = int(starts[first]), int(ends[last - 1])
+            bags, bag_starts = molecules[lo:hi], starts[first:last] - lo
+            # one task at a time: a [B, out] table stays in cache, a [B, T·out] one does not
+            block = buffer[:, : last - first]
+            torch.stack([F.embedding_bag(bags, d, bag_starts, mode="sum") for d in delta], out=block)
+            yield block.flatten(1)
+        return
+    hidden = layer_input.detach().reshape(-1, n_in)
+    for first in range(0, n_in, width):
+        yield torch.matmul(hidden[:, first:first + width].T, delta).flatten(1)
+
+
+def _molecules_per_bit(bits: SparseBits) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transposed bits: row numbers grouped by bit, and where each bit's group starts."""
+    counts = torch.diff(bits.offsets, append=bits.offsets.new_tensor([bits.indices.numel()]))
+    rows = torch.repeat_interleave(torch.arange(len(bits), device=bits.device), counts)
+    order = torch.argsort(bits.indices, stable=True)
+    per_bit = torch.bincount(bits.indices, minlength=bits.n_bits)
+    return rows[order], torch.cumsum(per_bit, 0) - per_bit
