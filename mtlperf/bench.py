@@ -15,7 +15,7 @@ from .device import resolve_device
 
 METHODS = (
     "constant", "lbtw", "slaw", "dwa", "uncertainty", "gradnorm", "pcgrad", "rmtl",
-    "gradnorm:implementation=loop", "pcgrad:implementation=loop",
+    "gradnorm:implementation=loop", "pcgrad:implementation=loop", "constant-dense-input",
 )
 TASKS = (32, 64, 96, 128)  # SLAW's PCBA subsets
 BATCH = {"cpu": 256, "cuda": 40_000}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .accuracy import SWEEP_SPECS, accuracy_markdown, accuracy_sweep
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
@@ -119,7 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     scaling.add_argument("--seed", type=int, default=0)
     scaling.add_argument("--out", default="results/scaling", metavar="DIR", help="output directory")
+    scaling.add_argument("--accuracy", metavar="FILE", help="an accuracy.json (`mtlperf accuracy`): mean AP "
+                         "per method and task count, drawn in the figure's second panel")
     scaling.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    accuracy = commands.add_parser(
+        "accuracy", help="test AP of methods against the number of tasks (SLAW Figure 2, accuracy panel)",
+        description="Train every method on the first K tasks of a molecule set for each K, over seeds; write "
+                    "DIR/accuracy.json, .md and .png. Finished runs are kept and a rerun resumes.")
+    accuracy.add_argument("--dataset", default="toxcast", help="toxcast (default), tox21, muv, pcba or a CSV path")
+    accuracy.add_argument("--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="K,K",
+                          help="task counts (default 32,64,96,128)")
+    accuracy.add_argument("--methods", type=_specs, default=list(SWEEP_SPECS), metavar="SPECS",
+                          help=f"method specs separated by ';' (default {';'.join(SWEEP_SPECS)})")
+    accuracy.add_argument("--seeds", type=int, default=3)
+    accuracy.add_argument("--preset", choices=[p for p in PRESETS if p != "slaw-mtregression"], default="slaw-pcba",
+                          help="training settings (default slaw-pcba: SLAW's PCBA recipe)")
+    accuracy.add_argument("--epochs", type=int, help="default: the preset's")
+    accuracy.add_argument("--batch-size", type=int, help="default: the preset's")
+    accuracy.add_argument("--no-slaw-filter", action="store_true",
+                          help="keep molecules not labelled for any of the first 32 tasks")
+    accuracy.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    accuracy.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gate = commands.add_parser("gate", help="fail when step times regressed against a baseline",
                                description="Compare a scaling result with a baseline; exit 1 on a regression.")
@@ -225,9 +248,17 @@ def _scaling(args) -> None:
         raise ValueError("give at least one method: --method SPEC (repeatable) or --methods 'SPEC;SPEC'")
     run_scaling(
         methods=methods, tasks=args.tasks, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-        device=args.device, out_dir=args.out, seed=args.seed, progress=not args.quiet,
+        device=args.device, out_dir=args.out, seed=args.seed, progress=not args.quiet, accuracy=args.accuracy,
     )
     print(f"wrote the scaling results to {args.out}")
+
+
+def _accuracy(args) -> None:
+    summary = accuracy_sweep(args.dataset, args.tasks, args.seeds, args.out, methods=args.methods, preset=args.preset,
+                             device=args.device, slaw_filter=not args.no_slaw_filter, progress=not args.quiet,
+                             epochs=args.epochs, batch_size=args.batch_size)
+    print(accuracy_markdown(summary), end="")
+    print(f"wrote the accuracy results to {args.out}")
 
 
 def _gate(args) -> int:
@@ -248,7 +279,8 @@ def _reproduce(args) -> None:
     print(f"wrote the {args.study} study to {args.out}")
 
 
-_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "gate": _gate, "reproduce": _reproduce}
+_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "accuracy": _accuracy,
+             "gate": _gate, "reproduce": _reproduce}
 
 
 if __name__ == "__main__":

@@ -63,21 +63,7 @@ def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
     time_axis.set_title("Step time (median; band: min–max)", fontsize=10)
 
     if ap_series:
-        ap_axis = axes[1]
-        kinds_drawn = set()
-        for label, rows in ap_series.items():
-            for kind, (_, style) in _AP_KINDS.items():
-                points = [(r["n_tasks"], r["mean_ap"][kind]) for r in rows if r.get("mean_ap", {}).get(kind) is not None]
-                if points:
-                    kinds_drawn.add(kind)
-                    ap_axis.plot(*zip(*points), style, marker="o", markersize=4, color=colors[label])
-        ap_axis.set_title("Average precision", fontsize=10)
-        if len(kinds_drawn) == 1:
-            ap_axis.set_ylabel(f"{_AP_KINDS[kinds_drawn.pop()][0]} on the test set")
-        else:
-            ap_axis.set_ylabel("AP on the test set")
-            ap_axis.legend([_line(style) for kind, (_, style) in _AP_KINDS.items() if kind in kinds_drawn],
-                           [name for kind, (name, _) in _AP_KINDS.items() if kind in kinds_drawn], fontsize=8)
+        _draw_ap(axes[1], ap_series, colors)
 
     for axis in axes:
         axis.set_xlabel("number of tasks")
@@ -87,6 +73,50 @@ def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
     fig.suptitle(_scaling_title(scaling).replace(" on ", "\non ", 1), fontsize=11)
     return _save(fig, path)
+
+
+def plot_accuracy_vs_tasks(accuracy: Mapping[str, Any], path: str | Path) -> Path:
+    """SLAW Figure 2's accuracy panel alone: test AP against task count per method (``accuracy.json``)."""
+    _require(accuracy, ("dataset", "results"), "accuracy")
+    series: dict[str, list[dict]] = {}
+    for r in accuracy["results"]:
+        if r.get("status") == "ok":
+            ap = {"pooled": r["pooled_pr_auc"]["mean"], "per_task_mean": r["mean_pr_auc"]["mean"]}
+            series.setdefault(str(r["method"]), []).append({"n_tasks": r["n_tasks"], "mean_ap": ap})
+    if not series:
+        raise ValueError("accuracy has no finished result to draw")
+    series = {label: sorted(rows, key=lambda r: r["n_tasks"]) for label, rows in series.items()}
+    fig = Figure(figsize=(PANEL_SIZE[0] + LEGEND_WIDTH, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+    axis = fig.subplots()
+    colors = _colors(series)
+    _draw_ap(axis, series, colors)
+    for label in series:
+        axis.plot([], [], color=colors[label], marker="o", markersize=4, label=label)
+    axis.set_xlabel("number of tasks")
+    axis.set_xticks(sorted({r["n_tasks"] for rows in series.values() for r in rows}))
+    axis.grid(True, which="both", alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
+    fig.suptitle(f"Test AP against task count on {accuracy['dataset']}, mean over "
+                 f"{accuracy.get('seeds', '?')} seed(s)", fontsize=11)
+    return _save(fig, path)
+
+
+def _draw_ap(axis, series: Mapping[str, list[dict]], colors: Mapping[str, Any]) -> None:
+    """AP against task count: pooled AP solid, per-task mean AP dashed, one color per method."""
+    kinds_drawn = set()
+    for label, rows in series.items():
+        for kind, (_, style) in _AP_KINDS.items():
+            points = [(r["n_tasks"], r["mean_ap"][kind]) for r in rows if r.get("mean_ap", {}).get(kind) is not None]
+            if points:
+                kinds_drawn.add(kind)
+                axis.plot(*zip(*points), style, marker="o", markersize=4, color=colors[label])
+    axis.set_title("Average precision", fontsize=10)
+    if len(kinds_drawn) == 1:
+        axis.set_ylabel(f"{_AP_KINDS[kinds_drawn.pop()][0]} on the test set")
+    else:
+        axis.set_ylabel("AP on the test set")
+        axis.legend([_line(style) for kind, (_, style) in _AP_KINDS.items() if kind in kinds_drawn],
+                    [name for kind, (name, _) in _AP_KINDS.items() if kind in kinds_drawn], fontsize=8)
 
 
 def scaling_markdown(scaling: Mapping[str, Any]) -> str:

@@ -74,7 +74,7 @@ def reproduce_lbtw(
     """
     device = str(resolve_device(device))  # settings name the real device ("auto" on a CPU = "cpu"); bad → ValueError
     base = PRESETS["lbtw"].replace(epochs=epochs, device=device, **train_overrides)
-    configs = _seed_configs(base, seeds)
+    configs = seed_configs(base, seeds)
     data = _load_molecules(dataset, n_tasks)
     runs = run_sweep(data, methods, configs, Path(out_dir) / "runs", progress=progress, retry_failed=retry_failed)
     out = Path(out_dir)
@@ -84,7 +84,7 @@ def reproduce_lbtw(
         "dataset": data.name,
         "n_tasks": data.n_tasks,
         "seeds": seeds,
-        "config": _plain(dataclasses.asdict(base)),
+        "config": json_plain(dataclasses.asdict(base)),
         "compared_with_paper": paper is not None,
         "methods": {spec: _lbtw_row(spec, records, per_task, paper) for spec, records in runs.items()},
         "files": {},
@@ -129,14 +129,14 @@ def reproduce_mtregression(
     data = load_dataset("mtregression")
     batches_per_epoch = math.ceil(len(data.meta["predefined_split"]["train"]) / config.batch_size)
     base = config.replace(max_steps=steps, epochs=math.ceil(steps / batches_per_epoch))
-    runs = run_sweep(data, methods, _seed_configs(base, seeds), Path(out_dir) / "runs",
+    runs = run_sweep(data, methods, seed_configs(base, seeds), Path(out_dir) / "runs",
                      progress=progress, retry_failed=retry_failed)
     out = Path(out_dir)
     summary = {
         "steps": steps,
         "seeds": seeds,
         "log_every": base.log_every,
-        "config": _plain(dataclasses.asdict(base)),
+        "config": json_plain(dataclasses.asdict(base)),
         "methods": {spec: _mtregression_row(records, base.log_every) for spec, records in runs.items()},
     }
     summary["claims"] = mtregression_claims(summary)
@@ -249,7 +249,7 @@ def _train_once(dataset: MultiTaskDataset, spec: str, config: TrainConfig, progr
 
 def _run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
     """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
-    return _plain({"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec,
+    return json_plain({"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec,
                    "config": dataclasses.asdict(config)})
 
 
@@ -265,7 +265,7 @@ def _finished_run(path: Path, settings: dict, retry_failed: bool) -> dict | None
     return None if retry_failed and record["status"] == "failed" else record
 
 
-def _seed_configs(base: TrainConfig, seeds: int) -> list[TrainConfig]:
+def seed_configs(base: TrainConfig, seeds: int) -> list[TrainConfig]:
     if not _is_positive_int(seeds):
         raise ValueError(f"seeds must be a positive integer (the number of seeds), got {seeds!r}")
     return [base.replace(seed=base.seed + k) for k in range(seeds)]
@@ -417,7 +417,7 @@ def _mtregression_markdown(summary: dict) -> str:
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def json_plain(value: Any) -> Any:
     """``value`` as JSON reads it back (tuples become lists)."""
     return json.loads(json.dumps(value))
 

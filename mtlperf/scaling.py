@@ -9,6 +9,7 @@ skips the cases already there (resuming an interrupted run).
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ import torch
 
 from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
+from .methods import parse_spec
+from .methods.base import format_spec
 from .timing import TORCHJD_SPEC, check_case, make_step, peak_memory_bytes, time_interleaved, torchjd_available
 
 REFERENCE = "constant"
@@ -26,13 +29,16 @@ GROWTH_FROM, GROWTH_TO = 32, 128
 
 def run_scaling(
     methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, device: str, out_dir: str,
-    seed: int = 0, progress: bool = True,
+    seed: int = 0, progress: bool = True, accuracy: str | os.PathLike | None = None,
 ) -> dict:
     """Time every method at every task count; write ``scaling.json``, ``scaling.png`` and ``scaling.md`` in ``out_dir``.
 
-    Everything is checked before the first step is timed. Returns the scaling dict (the JSON's content).
+    Everything is checked before the first step is timed. ``accuracy``: an ``accuracy.json``
+    (:func:`mtlperf.accuracy.accuracy_sweep`) whose mean AP goes into the results and the
+    figure's second panel. Returns the scaling dict (the JSON's content).
     """
     specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed)
+    accuracy_results = _accuracy_results(accuracy) if accuracy is not None else None
     dev = resolve_device(device)
     path = Path(out_dir) / "scaling.json"
     settings = {"device": dev.type, "device_name": device_name(dev), "torch": torch.__version__,
@@ -50,6 +56,8 @@ def run_scaling(
             scaling["results"].append(result)
             scaling["growth_32_to_128"] = growth(scaling["results"])
             atomic_write_json(path, scaling)
+    if accuracy_results is not None:
+        attach_accuracy(scaling, accuracy_results)
     atomic_write_json(path, scaling)
     _write_reports(scaling, Path(out_dir), notes)
     return scaling
@@ -61,6 +69,37 @@ def growth(results: list[dict]) -> dict[str, float]:
     return {spec: median[spec, GROWTH_TO] / median[spec, GROWTH_FROM]
             for spec in dict.fromkeys(r["method"] for r in results)
             if (spec, GROWTH_FROM) in median and (spec, GROWTH_TO) in median}
+
+
+def attach_accuracy(scaling: dict, accuracy_results: list[dict]) -> None:
+    """Give each timed case the mean AP its method reached at its task count: ``mean_ap`` = {pooled, per_task_mean}.
+
+    Methods are matched by spec without ``implementation`` and ``chunk_size``, which change the
+    cost of a step and not its result.
+    """
+    trained = {(_accuracy_key(r["method"]), r["n_tasks"]): r for r in accuracy_results if r.get("status") == "ok"}
+    for result in scaling["results"]:
+        found = trained.get((_accuracy_key(result["method"]), result["n_tasks"]))
+        if found is not None:
+            result["mean_ap"] = {"pooled": found["pooled_pr_auc"]["mean"], "per_task_mean": found["mean_pr_auc"]["mean"]}
+
+
+def _accuracy_key(spec: str) -> str:
+    try:
+        name, hyperparameters = parse_spec(spec)
+    except ValueError:  # a comparison row (torchjd-pcgrad, constant-dense-input): no accuracy of its own
+        return spec
+    return format_spec(name, {k: v for k, v in hyperparameters.items() if k not in ("implementation", "chunk_size")})
+
+
+def _accuracy_results(path: str | os.PathLike) -> list[dict]:
+    try:
+        results = read_json(path)["results"]
+        for r in results:
+            r["method"], r["n_tasks"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not an accuracy.json of `mtlperf accuracy` ({error})") from None
+    return results
 
 
 def _measure(specs: list[str], n_tasks: int, batch_size: int, steps: int, warmup: int, device: torch.device,

@@ -121,6 +121,18 @@ PRESETS = {
     "slaw-mtregression": TrainConfig(
         model="mtregression", epochs=330, batch_size=304, lr=7e-4, adam_eps=1e-5, clip=0.5, max_steps=9900, seed=0,
     ),
+    # SLAW section 5.3 and appendix C (PCBA): Pyramidal 2000 -> 100, 100 epochs, batch 40,000, lr 3e-4, clip 0.5,
+    # class-balanced loss, 90% train / 10% test (no validation: the last state is kept); Adam eps 1e-5 from the code.
+    "slaw-pcba": TrainConfig(
+        model="pyramidal", epochs=100, batch_size=40_000, lr=3e-4, adam_eps=1e-5, clip=0.5, class_weights=True,
+        fractions=(0.9, 0.0, 0.1), seed=0,
+    ),
+    # mtlperf's own minutes-long protocol for the pinned accuracy baselines (results/accuracy) and asv's tracks:
+    # SLAW's recipe on a narrower Pyramidal network, with a validation set for model selection.
+    "short": TrainConfig(
+        model="pyramidal", hidden=(512, 64), epochs=8, batch_size=256, lr=1e-3, adam_eps=1e-5, clip=0.5,
+        class_weights=True, fractions=(0.8, 0.1, 0.1), seed=0,
+    ),
 }
 
 

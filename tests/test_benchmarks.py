@@ -53,3 +53,15 @@ def test_every_benchmarked_method_takes_a_finite_training_step(method):
     assert all(changed), f"{method}: {changed.count(False)} parameter tensors did not move"
     if "implementation=" in method:  # the spec's choice reaches the method and the record
         assert case.info()["implementation"] == method.split("implementation=")[1]
+
+
+def test_asv_accuracy_tracks_read_the_sweep_and_refuse_a_failed_run():
+    from benchmarks.bench_accuracy import Accuracy
+
+    ok = {"status": "ok", "mean_pr_auc": {"mean": 0.31}, "pooled_pr_auc": {"mean": 0.42}}
+    results = {("slaw", 32): ok, ("pcgrad", 32): {"status": "failed: diverged"}}
+    suite = Accuracy()
+    assert suite.track_mean_pr_auc(results, "slaw", 32) == 0.31
+    assert suite.track_pooled_ap(results, "slaw", 32) == 0.42
+    with pytest.raises(RuntimeError, match="pcgrad at 32 tasks did not train"):
+        suite.track_mean_pr_auc(results, "pcgrad", 32)

@@ -147,3 +147,26 @@ def test_a_real_run_at_tiny_size(tmp_path):
         ("constant", 32), ("lbtw", 32), ("constant", 128), ("lbtw", 128)]
     assert all(r["step_time_s"]["median"] > 0 for r in result["results"])
     assert set(result["growth_32_to_128"]) == {"constant", "lbtw"}
+
+
+def test_an_accuracy_file_adds_mean_ap_to_the_results_and_a_second_panel(tmp_path, fake):
+    plain = run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "plain"), **SMALL)
+    ap = {"pooled": 0.41, "per_task_mean": 0.35}
+    accuracy = {"results": [{"method": "lbtw", "n_tasks": 32, "status": "ok", "pooled_pr_auc": {"mean": 0.41},
+                             "mean_pr_auc": {"mean": 0.35}}]}
+    (tmp_path / "accuracy.json").write_text(json.dumps(accuracy))
+    result = run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "with"), accuracy=tmp_path / "accuracy.json", **SMALL)
+    by_method = {r["method"]: r for r in result["results"]}
+    assert by_method["lbtw"]["mean_ap"] == ap and "mean_ap" not in by_method["constant"]
+    assert all("mean_ap" not in r for r in plain["results"])
+    from matplotlib.image import imread
+
+    wide, narrow = (imread(tmp_path / d / "scaling.png").shape[1] for d in ("with", "plain"))
+    assert wide > 1.5 * narrow  # two panels side by side
+
+
+def test_a_file_that_is_not_an_accuracy_result_is_refused_before_timing(tmp_path, fake):
+    (tmp_path / "accuracy.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match="not an accuracy.json"):
+        run_scaling(["lbtw"], [32], out_dir=str(tmp_path), accuracy=tmp_path / "accuracy.json", **SMALL)
+    assert fake == []

@@ -152,6 +152,10 @@ def test_presets_carry_the_papers_settings():
     assert (lbtw.batch_size, lbtw.epochs, lbtw.dropout, lbtw.weight_decay) == (1024, 100, 0.25, 5e-4)
     assert lbtw.fractions == (0.6, 0.2, 0.2)
     assert (slaw.batch_size, slaw.lr, slaw.clip, slaw.adam_eps, slaw.max_steps) == (304, 7e-4, 0.5, 1e-5, 9900)
+    pcba = PRESETS["slaw-pcba"]
+    assert (pcba.model, pcba.epochs, pcba.batch_size, pcba.lr, pcba.clip, pcba.class_weights) == (
+        "pyramidal", 100, 40_000, 3e-4, 0.5, True)
+    assert pcba.fractions == (0.9, 0.0, 0.1)
     assert TINY.replace(epochs=7, lr=None).epochs == 7 and TINY.replace(lr=None).lr == TINY.lr
 
 

@@ -1,0 +1,113 @@
+"""Test accuracy against the number of tasks: SLAW Figure 2's accuracy panel, and the pinned baselines.
+
+:func:`accuracy_sweep` trains every method on the first K tasks of a molecule set for each K,
+over seeds, resumably (:func:`mtlperf.reproduce.run_sweep`), and writes ``accuracy.json``,
+``accuracy.md`` and ``accuracy.png`` (mean AP against task count: pooled, as SLAW reports, and
+the mean over tasks). ``mtlperf scaling --accuracy accuracy.json`` puts the same numbers in the
+second panel of the step-time figure. The files under ``results/accuracy/`` are such sweeps,
+recorded with the ``short`` preset; the test suite trains seed 0 again and holds it to them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from . import reports
+from .data import load_dataset
+from .data.subsets import restrict
+from .device import device_name, resolve_device
+from .io import atomic_write_json, atomic_write_text
+from .reproduce import json_plain, seed_configs, run_sweep
+from .train import PRESETS
+
+# SLAW's PCBA comparison (Figure 2) with LBTW beside it; the per-task strategies (STL, RMTL,
+# fine tuning) train one network per task and have no place on a task-count axis
+SWEEP_SPECS = ("constant", "lbtw", "slaw", "dwa", "uncertainty", "gradnorm", "pcgrad")
+METRICS = ("mean_pr_auc", "pooled_pr_auc", "mean_roc_auc")
+TOLERANCE_SPREADS = 3  # a rerun may differ from the baseline mean by this many seed standard deviations
+MIN_TOLERANCE = 0.005  # ... and never less: other CPUs round differently
+
+
+def accuracy_sweep(
+    dataset: str,
+    tasks: Sequence[int | None],
+    seeds: int,
+    out_dir: str | os.PathLike,
+    *,
+    methods: Sequence[str] = SWEEP_SPECS,
+    preset: str = "slaw-pcba",
+    device: str = "auto",
+    slaw_filter: bool = True,
+    progress: bool = True,
+    **train_overrides: Any,
+) -> dict:
+    """Train ``methods`` on the first K tasks of ``dataset`` for each K in ``tasks`` (None: all), ``seeds`` seeds.
+
+    ``preset``: a :data:`mtlperf.train.PRESETS` key, changed by ``train_overrides``; seed k is the
+    preset's seed + k. ``slaw_filter``: keep the molecules labelled for one of the first 32 tasks
+    (SLAW), so every K sees the same molecules. Returns the ``accuracy.json`` dict.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    if isinstance(tasks, (str, int)) or not tasks:
+        raise ValueError(f"tasks must be a non-empty list of task counts, got {tasks!r}")
+    device = str(resolve_device(device))
+    base = PRESETS[preset].replace(device=device, **train_overrides)
+    configs = seed_configs(base, seeds)
+    out = Path(out_dir)
+    full = load_dataset(dataset)
+    datasets = [restrict(full, k, slaw_filter) for k in tasks]  # a bad K fails here, before any training
+    summary = {
+        "dataset": datasets[0].name, "tasks": [d.n_tasks for d in datasets], "seeds": seeds, "preset": preset,
+        "slaw_filter": slaw_filter, "config": json_plain(dataclasses.asdict(base)), "device": device,
+        "device_name": device_name(torch.device(device)), "torch": torch.__version__,
+        "machine": platform.machine(), "results": [],
+    }
+    for data in datasets:
+        runs = run_sweep(data, methods, configs, out / "runs" / f"{data.n_tasks}tasks", progress=progress)
+        summary["results"] += [_result(spec, data.n_tasks, records) for spec, records in runs.items()]
+        atomic_write_json(out / "accuracy.json", summary)  # finished task counts survive an interruption
+    atomic_write_text(out / "accuracy.md", accuracy_markdown(summary))
+    if any(r["status"] == "ok" for r in summary["results"]):
+        reports.plot_accuracy_vs_tasks(summary, out / "accuracy.png")
+    return summary
+
+
+def tolerance(entry: dict) -> float:
+    """How far one rerun may land from a baseline ``{"mean", "std"}``: 3 seed std, at least 0.005."""
+    return max(TOLERANCE_SPREADS * entry["std"], MIN_TOLERANCE)
+
+
+def accuracy_markdown(summary: dict) -> str:
+    lines = [
+        f"Test accuracy on {summary['dataset']} against the number of tasks ({summary['preset']} preset, "
+        f"{summary['device_name']}, torch {summary['torch']}); mean ± std over {summary['seeds']} seed(s), "
+        f"test set at the best validation epoch.",
+        "",
+        "| method | tasks | mean PR AUC | pooled AP | mean ROC AUC |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in summary["results"]:
+        if r["status"] != "ok":
+            lines.append(f"| `{r['method']}` | {r['n_tasks']} | {r['status']} | – | – |")
+            continue
+        cells = [f"{r[m]['mean']:.3f} ± {r[m]['std']:.3f}" for m in METRICS]
+        lines.append(f"| `{r['method']}` | {r['n_tasks']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _result(spec: str, n_tasks: int, records: list[dict]) -> dict:
+    ok = [r["result"]["test"] for r in records if r["status"] == "ok"]
+    result: dict[str, Any] = {"method": spec, "n_tasks": n_tasks, "n_runs": len(ok),
+                              "status": "ok" if ok else f"failed: {records[0]['reason']}",
+                              "failed_runs": {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"}}
+    for metric in METRICS:
+        values = [float(test[metric]) for test in ok]
+        result[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values} if ok else None
+    return result
