@@ -110,7 +110,7 @@ def test_scaling_takes_specs_with_commas(monkeypatch, tmp_path, capsys):
     assert code == 0
     assert calls == [dict(methods=["gradnorm:alpha=0.5,implementation=loop", "constant", "pcgrad"], tasks=[32, 64],
                           batch_size=8, steps=2, warmup=1, device="cpu", out_dir=str(tmp_path), seed=5,
-                          progress=False)]
+                          progress=False, accuracy=None)]
 
 
 @pytest.mark.parametrize("failures, code", [([], 0), (["constant@128: 30% slower"], 1)])
