@@ -85,7 +85,8 @@ def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch
             bags, bag_starts = molecules[lo:hi], starts[first:last] - lo
             # one task at a time: a [B, out] table stays in cache, a [B, T·out] one does not
             block = buffer[:, : last - first]
-            torch.stack([F.embedding_bag(bags, d, bag_starts, mode="sum") for d in delta], out=block)
+            for task, task_delta in enumerate(delta):
+                block[task] = F.embedding_bag(bags, task_delta, bag_starts, mode="sum")
             yield block.flatten(1)
         return
     hidden = layer_input.detach().reshape(-1, n_in)
