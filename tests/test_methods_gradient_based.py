@@ -9,6 +9,7 @@ import torch
 
 from mtlperf.losses import task_losses
 from mtlperf.methods import create_method, parse_spec
+from mtlperf.methods import linear_gramian
 from mtlperf.methods.linear_gramian import cotangents_are_smaller, covers
 from mtlperf.methods.pcgrad import projection_order
 from mtlperf.methods.task_gradients import task_gramian, task_jacobian
@@ -282,7 +283,11 @@ def test_specs_parse_to_typed_hyperparameters():
 
 @pytest.mark.parametrize("sparse_input", [True, False])
 @pytest.mark.parametrize("chunk_size", [0, 2])
-def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input, chunk_size):
+@pytest.mark.parametrize("kernel_trick", [True, False])
+def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input, chunk_size, kernel_trick,
+                                                                   monkeypatch):
+    monkeypatch.setattr(linear_gramian, "_kernel_is_cheaper", lambda *args: kernel_trick)
+    monkeypatch.setattr(linear_gramian, "BLOCK_NUMBERS", 300)  # several blocks of inputs and of tasks
     torch.manual_seed(3)
     model = build_model("pyramidal", 64, 5, hidden=(32, 8))
     batch, labels = small_batch(5, 24, absent=3)

@@ -9,6 +9,10 @@ above the first one: torch has no batching rule for the embedding bag's backward
 per-task fallback dominated PCGrad's step. A :class:`~mtlperf.sparse.SparseBits` input gives
 ``δ_tᵀ H`` as an embedding bag of the rows of ``δ_t`` over the molecules that set each bit.
 
+A layer's ``A Aᵀ`` costs about ``T²·in·out`` multiply-adds. When the batch is small the kernel
+trick is cheaper: ``(A Aᵀ)[s, t] = Σ_{b,b'} K[b, b'] δ_s[b]·δ_t[b']`` with ``K = H Hᵀ`` [B, B],
+about ``T·B·out·(B + T)``; each layer takes whichever costs less.
+
 Holding the cotangents costs ``T·B·Σ out`` numbers against ``T·P`` for J, so
 :func:`cotangents_are_smaller` decides when this path pays (batch smaller than the inputs).
 """
@@ -50,8 +54,11 @@ def linear_layers_gramian(losses: torch.Tensor, layers: Sequence, *, chunk_size:
         if io.bias is not None:
             sums = delta.sum(1)
             gramian += sums @ sums.T
-        for block in _weight_gradient_blocks(io.input, delta):
-            gramian += block @ block.T
+        if _kernel_is_cheaper(io.input, delta):
+            gramian += _kernel_weight_gramian(io.input, delta)
+        else:
+            for block in _weight_gradient_blocks(io.input, delta):
+                gramian += block @ block.T
     return gramian
 
 
@@ -68,6 +75,36 @@ def _output_cotangents(losses: torch.Tensor, outputs: list[torch.Tensor], chunk_
         for delta, part in zip(deltas, chunk):
             delta[start:start + size] = part
     return deltas
+
+
+def _kernel_is_cheaper(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor) -> bool:
+    """Whether the kernel trick takes fewer multiply-adds than building A (and fits in a block)."""
+    n_tasks, batch, n_out = delta.shape
+    if isinstance(layer_input, SparseBits):
+        n_in, build = layer_input.n_bits, layer_input.indices.numel()
+    else:
+        n_in = layer_input.shape[-1]
+        build = batch * n_in
+    blocks = n_tasks * n_out * (n_tasks * n_in + build)
+    kernel = batch * batch * n_in + n_tasks * batch * n_out * (batch + n_tasks)
+    return kernel < blocks and batch * batch <= BLOCK_NUMBERS
+
+
+def _kernel_weight_gramian(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor) -> torch.Tensor:
+    """``A Aᵀ`` [T, T] as ``Σ_{b,b'} K[b, b'] δ_s[b]·δ_t[b']``, ``K = H Hᵀ``, tasks in blocks."""
+    n_tasks = delta.shape[0]
+    if isinstance(layer_input, SparseBits):
+        hidden = layer_input.to_dense(delta.dtype)
+    else:
+        hidden = layer_input.detach().reshape(-1, layer_input.shape[-1])
+    kernel = hidden @ hidden.T
+    flat = delta.flatten(1)
+    gramian = delta.new_empty(n_tasks, n_tasks)
+    size = max(1, BLOCK_NUMBERS // delta[0].numel())
+    for first in range(0, n_tasks, size):
+        mixed = torch.matmul(kernel, delta[first:first + size])  # [size, B, out]
+        gramian[:, first:first + size] = flat @ mixed.flatten(1).T
+    return gramian
 
 
 def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor):
