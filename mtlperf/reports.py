@@ -56,7 +56,8 @@ def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
     for label, rows in series.items():
         n = [r["n_tasks"] for r in rows]
         median, low, high = (np.array([r["step_time_s"][k] for r in rows], dtype=float) for k in _STEP_KEYS)
-        time_axis.plot(n, median, color=colors[label], marker="o", markersize=4, label=label)
+        style = "--" if _is_loop_of_another(label, series) else "-"
+        time_axis.plot(n, median, style, color=colors[label], marker="o", markersize=4, label=label)
         time_axis.fill_between(n, low, high, color=colors[label], alpha=0.2, linewidth=0)
     _log_y(time_axis)
     time_axis.set_ylabel("time per training step (s)")
@@ -71,7 +72,7 @@ def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
         axis.grid(True, which="both", alpha=0.3)
     handles, labels = time_axis.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
-    fig.suptitle(_scaling_title(scaling).replace(" on ", "\non ", 1), fontsize=11)
+    fig.suptitle(_scaling_title(scaling).replace(" on ", "\non ", 1), fontsize=11, x=0.02, ha="left")
     return _save(fig, path)
 
 
@@ -97,7 +98,7 @@ def plot_accuracy_vs_tasks(accuracy: Mapping[str, Any], path: str | Path) -> Pat
     axis.grid(True, which="both", alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
     fig.suptitle(f"Test AP against task count on {accuracy['dataset']}, mean over "
-                 f"{accuracy.get('seeds', '?')} seed(s)", fontsize=11)
+                 f"{accuracy.get('seeds', '?')} seed(s)", fontsize=11, x=0.02, ha="left")
     return _save(fig, path)
 
 
@@ -307,8 +308,24 @@ def _require_table1(table: Any, where: str) -> None:
 
 
 def _colors(series: Mapping[str, Any]) -> dict[str, Any]:
-    palette = matplotlib.colormaps["tab10" if len(series) <= 10 else "tab20"].colors
-    return {label: palette[i % len(palette)] for i, label in enumerate(series)}
+    """One color per method; a loop implementation takes its batched sibling's (and is drawn dashed)."""
+    own = [label for label in series if not _is_loop_of_another(label, series)]
+    palette = matplotlib.colormaps["tab10" if len(own) <= 10 else "tab20"].colors
+    colors = {label: palette[i % len(palette)] for i, label in enumerate(own)}
+    return {label: colors.get(label) or colors[_batched_sibling(label)] for label in series}
+
+
+def _is_loop_of_another(label: str, series: Mapping[str, Any]) -> bool:
+    return _batched_sibling(label) != label and _batched_sibling(label) in series
+
+
+def _batched_sibling(label: str) -> str:
+    """``gradnorm:alpha=0.5,implementation=loop`` -> ``gradnorm:alpha=0.5``; other labels unchanged."""
+    name, _, options = label.partition(":")
+    kept = [option for option in options.split(",") if option and option != "implementation=loop"]
+    if len(kept) == len([option for option in options.split(",") if option]):
+        return label
+    return f"{name}:{','.join(kept)}" if kept else name
 
 
 def _log_y(axis) -> None:
