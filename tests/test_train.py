@@ -211,3 +211,12 @@ def test_slaw_gets_close_to_the_ideal_weights(mtregression):
     uniform = np.mean((1 - np.asarray(mtregression.meta["ideal_weights"])) ** 2)
     errors = _weight_error(mtregression, "slaw", 100)
     assert np.mean(errors[-20:]) < 0.05 * uniform
+
+
+def test_split_seed_keeps_one_split_across_seeds(tox21):
+    def rows(**seeds):
+        split = train_module.make_split(tox21, TINY.replace(**seeds))
+        return np.concatenate([split.train, split.valid, split.test])
+
+    assert np.array_equal(rows(seed=1, split_seed=0), rows(seed=2, split_seed=0))
+    assert not np.array_equal(rows(seed=1), rows(seed=2))
