@@ -322,9 +322,10 @@ def _is_loop_of_another(label: str, series: Mapping[str, Any]) -> bool:
 def _batched_sibling(label: str) -> str:
     """``gradnorm:alpha=0.5,implementation=loop`` -> ``gradnorm:alpha=0.5``; other labels unchanged."""
     name, _, options = label.partition(":")
-    kept = [option for option in options.split(",") if option and option != "implementation=loop"]
-    if len(kept) == len([option for option in options.split(",") if option]):
+    options = options.split(",")
+    if "implementation=loop" not in options:
         return label
+    kept = [option for option in options if option != "implementation=loop"]
     return f"{name}:{','.join(kept)}" if kept else name
 
 
