@@ -309,3 +309,11 @@ def test_gramian_falls_back_to_the_jacobian_when_layers_do_not_cover_the_paramet
     jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
     gramian = task_gramian(losses, model.shared_parameters(), linear_layers=model.shared_linear_io)
     torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch, kernel_trick", [(128, True), (1024, False)])
+def test_the_kernel_trick_is_taken_for_small_batches_of_the_sparse_first_layer(batch, kernel_trick):
+    # The scaling benchmark's first layer at 128 tasks: 2048 bits (about 41 set) -> 2000 units.
+    bits = SparseBits(torch.zeros(batch * 41, dtype=torch.long), torch.arange(0, batch * 41, 41), 2048)
+    delta = torch.empty(128, batch, 2000, device="meta")
+    assert linear_gramian._kernel_is_cheaper(bits, delta) is kernel_trick

@@ -80,11 +80,8 @@ def _output_cotangents(losses: torch.Tensor, outputs: list[torch.Tensor], chunk_
 def _kernel_is_cheaper(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor) -> bool:
     """Whether the kernel trick takes fewer multiply-adds than building A (and fits in a block)."""
     n_tasks, batch, n_out = delta.shape
-    if isinstance(layer_input, SparseBits):
-        n_in, build = layer_input.n_bits, layer_input.indices.numel()
-    else:
-        n_in = layer_input.shape[-1]
-        build = batch * n_in
+    n_in = _n_inputs(layer_input)
+    build = layer_input.indices.numel() if isinstance(layer_input, SparseBits) else batch * n_in
     blocks = n_tasks * n_out * (n_tasks * n_in + build)
     kernel = batch * batch * n_in + n_tasks * batch * n_out * (batch + n_tasks)
     return kernel < blocks and batch * batch <= BLOCK_NUMBERS
@@ -96,7 +93,7 @@ def _kernel_weight_gramian(layer_input: torch.Tensor | SparseBits, delta: torch.
     if isinstance(layer_input, SparseBits):
         hidden = layer_input.to_dense(delta.dtype)
     else:
-        hidden = layer_input.detach().reshape(-1, layer_input.shape[-1])
+        hidden = layer_input.detach().reshape(-1, _n_inputs(layer_input))
     kernel = hidden @ hidden.T
     flat = delta.flatten(1)
     gramian = delta.new_empty(n_tasks, n_tasks)
@@ -110,7 +107,7 @@ def _kernel_weight_gramian(layer_input: torch.Tensor | SparseBits, delta: torch.
 def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch.Tensor):
     """Yield ``A[:, block]`` [T, |I|·out]: the weight gradients of every task on a block I of inputs."""
     n_tasks, _, n_out = delta.shape
-    n_in = layer_input.n_bits if isinstance(layer_input, SparseBits) else layer_input.shape[-1]
+    n_in = _n_inputs(layer_input)
     width = max(1, BLOCK_NUMBERS // (n_tasks * n_out))
     if isinstance(layer_input, SparseBits):
         molecules, starts = _molecules_per_bit(layer_input)
@@ -129,6 +126,10 @@ def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch
     hidden = layer_input.detach().reshape(-1, n_in)
     for first in range(0, n_in, width):
         yield torch.matmul(hidden[:, first:first + width].T, delta).flatten(1)
+
+
+def _n_inputs(layer_input: torch.Tensor | SparseBits) -> int:
+    return layer_input.n_bits if isinstance(layer_input, SparseBits) else layer_input.shape[-1]
 
 
 def _molecules_per_bit(bits: SparseBits) -> tuple[torch.Tensor, torch.Tensor]:
