@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sparse import SparseBits
+from ..sparse import SparseBits
 
 MODEL_KINDS = ("lbtw", "pyramidal", "mtregression")
 INITS = ("torch", "lbtw-code")
