@@ -5,8 +5,9 @@ once in ``setup_cache``; the ``track_`` methods read its numbers (asv: larger is
 """
 from __future__ import annotations
 
-from mtlperf import bench
 from mtlperf.accuracy import SWEEP_SPECS, accuracy_sweep
+
+from . import matrix as bench
 
 
 class Accuracy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 
 from mtlperf import timing  # a module, not its functions: asv would take time_* names for benchmarks
+from mtlperf.cases import make_case
 from mtlperf.device import synchronize
 
 from .common import RATIO_STEPS, SEED, StepBenchmark
@@ -20,7 +21,7 @@ class Step(StepBenchmark):
 
     def track_ratio_to_constant(self, method, n_tasks, setting):
         """Median step time over that of ``constant``, timed interleaved in this process (asv: larger is worse)."""
-        constant = timing.make_step("constant", n_tasks, self.case.batch_size, self.case.device, SEED)
+        constant = make_case("constant", n_tasks, self.case.batch_size, self.case.device, SEED)
         times = timing.time_interleaved({"constant": constant, "method": self.case}, RATIO_STEPS, warmup=1)
         return statistics.median(times["method"]) / statistics.median(times["constant"])
 

@@ -5,7 +5,7 @@ and forks a child per benchmark, and a CUDA context does not survive a fork. The
 is therefore a parameter, checked in ``setup`` (in the child), which skips the
 combinations this run does not measure by raising ``NotImplementedError``.
 
-The grid, the device and the batch size come from :mod:`mtlperf.bench` (environment
+The grid, the device and the batch size come from :mod:`benchmarks.matrix` (environment
 variables ``MTLPERF_BENCH_DEVICE``, ``_BATCH``, ``_TASKS``, ``_METHODS``). The ``setting``
 parameter records the device, the batch size and the torch version together
 (``cuda, batch 40000, torch 2.13.0``), so results measured under different ones are
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from mtlperf import bench
-from mtlperf.timing import make_step
+from mtlperf.cases import make_case
+
+from . import matrix as bench
 
 SEED = 0
 WARMUP = 2  # untimed steps in setup: allocator, autotuning, first-call overheads
@@ -40,7 +41,7 @@ class StepBenchmark:
         if device_type != bench.device().type:
             raise NotImplementedError(f"this run benchmarks {bench.device().type}, not {device_type}")
         try:
-            self.case = make_step(method, n_tasks, batch, device_type, SEED)
+            self.case = make_case(method, n_tasks, batch, device_type, SEED)
         except ValueError as error:  # e.g. a method this version of mtlperf does not have
             raise NotImplementedError(str(error)) from None
         for _ in range(WARMUP):

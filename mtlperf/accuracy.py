@@ -24,7 +24,7 @@ from .data.subsets import restrict
 from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text
 from .reproduce import json_plain, seed_configs, run_sweep
-from .train import PRESETS
+from .config import PRESETS
 
 # SLAW's PCBA comparison (Figure 2) with LBTW beside it; the per-task strategies (STL, RMTL,
 # fine tuning) train one network per task and have no place on a task-count axis

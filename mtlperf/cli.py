@@ -15,14 +15,16 @@ from .accuracy import SWEEP_SPECS, accuracy_markdown, accuracy_sweep
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
-from .io import atomic_write_json
+from .io import atomic_write_json, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
 from .gate import check
 from .reproduce import reproduce_lbtw, reproduce_mtregression
+from .cases import COMPARISONS
 from .scaling import run_scaling
-from .train import PRESETS, RMTL, STRATEGIES, check_method, preset_for, train
+from .config import PRESETS, preset_for
+from .train import STRATEGIES, check_method, train
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +42,27 @@ def _int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _add_fingerprint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n-bits", type=_int_at_least(1), metavar="N",
+                        help="fingerprint length (default 2048, SLAW's; LBTW used 1024)")
+    parser.add_argument("--radius", type=_int_at_least(0), metavar="R", help="Morgan fingerprint radius (default 4)")
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -93,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=DEVICE_CHOICES, help="default: auto")
     train.add_argument("--save-predictions", action="store_true", default=None, help="put predictions in the JSON")
     train.add_argument("--cache-dir", help="where features and downloads are cached")
+    _add_fingerprint_options(train)
     train.add_argument("--out", metavar="FILE.json", help="write the result JSON here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -107,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     scaling = commands.add_parser(
         "scaling", help="time one training step of methods against the number of tasks",
         description="Step time against the number of tasks. Give methods with --method SPEC (repeatable) "
-        "and/or --methods 'SPEC;SPEC' (split on ';' or whitespace, since specs contain commas).",
+        "and/or --methods 'SPEC;SPEC' (split on ';' or whitespace, since specs contain commas). "
+        "Comparison rows: " + "; ".join(f"{name} ({row.description})" for name, row in COMPARISONS.items()) + ".",
     )
     scaling.add_argument("--method", action="append", default=[], metavar="SPEC", help="a method spec (repeatable)")
     scaling.add_argument("--methods", action="append", default=[], type=_specs, metavar="SPECS",
@@ -186,9 +211,8 @@ def _methods(args) -> None:
     rows = []
     for name in list_methods():
         cls = method_class(name)
-        per_task = " (without task: one run per emphasised task)" if name == RMTL else ""
         hp = ", ".join(f"{k}={v}" for k, v in cls.defaults.items()) or "-"
-        rows.append((name, hp, f"needs: {cls.needs}{per_task}"))
+        rows.append((name, hp, f"needs: {cls.needs}"))
     rows += [(name, "-", f"strategy: {what}") for name, what in STRATEGIES.items()]
     widths = [max(len(row[i]) for row in rows) for i in (0, 1)]
     for name, hp, what in rows:
@@ -196,13 +220,16 @@ def _methods(args) -> None:
 
 
 def _train(args) -> None:
-    # cheap checks first, so a typo fails before the data is loaded
+    # cheap checks first, so a typo or an unwritable --out fails before the data is loaded
+    if args.out:
+        check_output_file(args.out)
     check_method(*parse_spec(args.method))
     resolve_device(args.device or "auto")
     if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
         valid = ", ".join(list_datasets())
         raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
-    load_options = {} if args.cache_dir is None else {"cache_dir": args.cache_dir}
+    load_options = {key: getattr(args, key) for key in ("cache_dir", "n_bits", "radius")
+                    if getattr(args, key) is not None}  # unset: the loader's defaults
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
     options = ("model", "init", "hidden", "dropout", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "clip",
                "reduction", "class_weights", "split", "fractions", "max_rows", "eval_every", "seed", "device",
@@ -243,6 +270,7 @@ def _data(args) -> None:
 
 
 def _scaling(args) -> None:
+    check_output_dir(args.out)
     methods = [*args.method, *(spec for group in args.methods for spec in group)]
     if not methods:
         raise ValueError("give at least one method: --method SPEC (repeatable) or --methods 'SPEC;SPEC'")
@@ -254,6 +282,7 @@ def _scaling(args) -> None:
 
 
 def _accuracy(args) -> None:
+    check_output_dir(args.out)
     summary = accuracy_sweep(args.dataset, args.tasks, args.seeds, args.out, methods=args.methods, preset=args.preset,
                              device=args.device, slaw_filter=not args.no_slaw_filter, progress=not args.quiet,
                              epochs=args.epochs, batch_size=args.batch_size)
@@ -271,6 +300,7 @@ def _gate(args) -> int:
 
 
 def _reproduce(args) -> None:
+    check_output_dir(args.out)
     if args.study == "lbtw":
         reproduce_lbtw(args.dataset, args.tasks, args.seeds, args.out, epochs=args.epochs, device=args.device,
                        progress=not args.quiet)

@@ -6,11 +6,11 @@ machine while interleaved ratios stay within a few percent.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from .io import read_json
+from .validation import is_real
 
 _COMPARABLE = ("device", "batch_size")  # ratios from different devices or batch sizes do not compare
 
@@ -21,7 +21,7 @@ def check(baseline_path: str | Path, current_path: str | Path, max_regression: f
     For each method and task count in both files, ``ratio_to_constant`` fails when
     ``current > baseline * (1 + max_regression)``; ``growth_32_to_128`` likewise per method.
     """
-    if isinstance(max_regression, bool) or not isinstance(max_regression, (int, float)) or not max_regression >= 0:
+    if not is_real(max_regression) or not max_regression >= 0:
         raise ValueError(f"max_regression must be a fraction >= 0 (0.10 = 10% slower allowed), got {max_regression!r}")
     baseline, current = _load(baseline_path, "baseline"), _load(current_path, "current")
     for key in _COMPARABLE:
@@ -55,7 +55,7 @@ def _load(path: str | Path, role: str) -> dict[str, Any]:
         raise ValueError(f"{role} file not found: {path} (a scaling.json written by mtlperf scaling)")
     try:
         data = read_json(path)
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or UnicodeDecodeError: not UTF-8
         raise ValueError(f"{role} file {path} is not valid JSON: {error}") from None
     missing = [key for key in ("device", "batch_size", "results", "growth_32_to_128") if key not in data]
     if missing:

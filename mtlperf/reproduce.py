@@ -32,7 +32,8 @@ from .io import atomic_write_json, atomic_write_text, read_json
 from .metrics import negative_transfer
 from .methods import parse_spec
 from .paper import LBTW_METHODS, LBTW_METRICS, lbtw_summary
-from .train import PRESETS, TrainConfig, TrainingDiverged, check_method, method_hyperparameters, train
+from .config import PRESETS, TrainConfig
+from .train import TrainingDiverged, check_method, method_hyperparameters, train
 
 logger = logging.getLogger(__name__)
 

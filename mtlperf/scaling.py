@@ -21,7 +21,9 @@ from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
 from .methods import parse_spec
 from .methods.base import format_spec
-from .timing import TORCHJD_SPEC, check_case, make_step, peak_memory_bytes, time_interleaved, torchjd_available
+from .cases import COMPARISONS, check_case, make_case, torchjd_available
+from .validation import integer_at_least
+from .timing import peak_memory_bytes, time_interleaved
 
 REFERENCE = "constant"
 GROWTH_FROM, GROWTH_TO = 32, 128
@@ -79,16 +81,15 @@ def attach_accuracy(scaling: dict, accuracy_results: list[dict]) -> None:
     """
     trained = {(_accuracy_key(r["method"]), r["n_tasks"]): r for r in accuracy_results if r.get("status") == "ok"}
     for result in scaling["results"]:
+        if result["method"] in COMPARISONS:  # a comparison row trains nothing of its own
+            continue
         found = trained.get((_accuracy_key(result["method"]), result["n_tasks"]))
         if found is not None:
             result["mean_ap"] = {"pooled": found["pooled_pr_auc"]["mean"], "per_task_mean": found["mean_pr_auc"]["mean"]}
 
 
 def _accuracy_key(spec: str) -> str:
-    try:
-        name, hyperparameters = parse_spec(spec)
-    except ValueError:  # a comparison row (torchjd-pcgrad, constant-dense-input): no accuracy of its own
-        return spec
+    name, hyperparameters = parse_spec(spec)
     return format_spec(name, {k: v for k, v in hyperparameters.items() if k not in ("implementation", "chunk_size")})
 
 
@@ -108,7 +109,7 @@ def _measure(specs: list[str], n_tasks: int, batch_size: int, steps: int, warmup
     from tqdm import tqdm
 
     timed = [REFERENCE, *(s for s in specs if s != REFERENCE)]
-    cases = {spec: make_step(spec, n_tasks, batch_size, device, seed) for spec in timed}
+    cases = {spec: make_case(spec, n_tasks, batch_size, device, seed) for spec in timed}
     with tqdm(total=steps, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
         times = time_interleaved(cases, steps, warmup, on_round=bar.update)
     reference = statistics.median(times[REFERENCE])
@@ -132,13 +133,13 @@ def _check(methods: list[str], tasks: list[int], batch_size: int, steps: int, wa
     if isinstance(tasks, (str, int)) or not tasks:
         raise ValueError(f"tasks must be a non-empty list of task counts, got {tasks!r}")
     for name, value, low in (("steps", steps, 1), ("warmup", warmup, 0), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        integer_at_least(value, low, name)
     notes = []
     specs = list(dict.fromkeys([REFERENCE, *(str(m).strip() for m in methods)]))
-    if TORCHJD_SPEC in specs and not torchjd_available():
-        specs.remove(TORCHJD_SPEC)
-        notes.append(f"{TORCHJD_SPEC} skipped: torchjd is not installed (pip install torchjd)")
+    for name, comparison in COMPARISONS.items():
+        if name in specs and comparison.needs_torchjd and not torchjd_available():
+            specs.remove(name)
+            notes.append(f"{name} skipped: torchjd is not installed (pip install torchjd)")
     for n_tasks in tasks:
         for spec in specs:
             check_case(spec, n_tasks, batch_size)

@@ -1,4 +1,4 @@
-"""Step-time benchmarks (pytest-benchmark) over method x task count, through mtlperf.timing.
+"""Step-time benchmarks (pytest-benchmark) over method x task count, through mtlperf.cases.
 
 An ordinary ``pytest`` run skips the timings (``--benchmark-skip`` in pyproject) and runs only
 the cheap correctness check at the end. To time, grouped by task count:
@@ -6,7 +6,7 @@ the cheap correctness check at the end. To time, grouped by task count:
     pytest tests/test_benchmarks.py --benchmark-only --benchmark-group-by=param:n_tasks
     pytest tests/test_benchmarks.py --benchmark-only -k "32tasks and (constant or pcgrad)"   # a slice
 
-The matrix and setting come from :mod:`mtlperf.bench` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
+The matrix and setting come from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
 ``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the timed steps per case (default 5).
 """
 from __future__ import annotations
@@ -16,9 +16,10 @@ import os
 import pytest
 import torch
 
-from mtlperf import bench
 from mtlperf.device import synchronize
-from mtlperf.timing import make_step
+from mtlperf.cases import make_case
+
+from benchmarks import matrix as bench
 
 ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "5"))
 WARMUP = 2
@@ -32,7 +33,7 @@ def method_id(spec: str) -> str:
 @pytest.mark.parametrize("method", bench.methods(), ids=method_id)
 def test_step_time(benchmark, method, n_tasks):
     device = bench.device()
-    case = make_step(method, n_tasks, bench.batch_size(device.type), device, seed=0)
+    case = make_case(method, n_tasks, bench.batch_size(device.type), device, seed=0)
     benchmark.group = f"{n_tasks} tasks"
     benchmark.extra_info.update(case.info())
 
@@ -45,7 +46,7 @@ def test_step_time(benchmark, method, n_tasks):
 
 @pytest.mark.parametrize("method", bench.METHODS, ids=method_id)
 def test_every_benchmarked_method_takes_a_finite_training_step(method):
-    case = make_step(method, n_tasks=4, batch_size=16, device="cpu", seed=0)
+    case = make_case(method, n_tasks=4, batch_size=16, device="cpu", seed=0)
     before = [p.detach().clone() for p in case.model.parameters()]
     losses = case.run()
     assert losses.shape == (4,) and torch.isfinite(losses).all()

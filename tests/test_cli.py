@@ -12,6 +12,7 @@ import torch
 import mtlperf.cli
 from mtlperf.cli import main
 from mtlperf.data import FetchError
+from mtlperf.train import STRATEGIES
 from mtlperf.methods import list_methods, method_class
 
 TINY_TRAIN = ["train", "--dataset", "tox21", "--tasks", "3", "--hidden", "32,16", "--epochs", "1",
@@ -45,7 +46,7 @@ def test_methods_lists_every_method_with_its_defaults_and_the_strategies(capsys)
     code, out, _ = _run(["methods"], capsys)
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert code == 0
-    assert set(lines) == {*list_methods(), "stl", "finetune"}
+    assert set(lines) == {*list_methods(), *STRATEGIES}
     for name in list_methods():
         cls = method_class(name)
         assert cls.needs in lines[name]

@@ -142,11 +142,11 @@ def test_a_rerun_resumes_and_only_trains_what_is_missing(lbtw_dir, monkeypatch):
 
 def test_changed_settings_train_again_and_an_interrupted_sweep_resumes(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(reproduce, "train", fake_train(calls, {"rmtl": KeyboardInterrupt()}))
+    monkeypatch.setattr(reproduce, "train", fake_train(calls, {"rmtl-per-task": KeyboardInterrupt()}))
     with pytest.raises(KeyboardInterrupt):  # an interrupt is not a method failure: the sweep stops
         reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     done = [spec for spec, _ in calls[:-1]]
-    assert done == list(LBTW_SPECS[: LBTW_SPECS.index("rmtl")])
+    assert done == list(LBTW_SPECS[: LBTW_SPECS.index("rmtl-per-task")])
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(f"{run_file_stem(s)}__seed0.json" for s in done)
     calls.clear()
     monkeypatch.setattr(reproduce, "train", fake_train(calls))

@@ -28,11 +28,11 @@ def fake(monkeypatch):
     built: list[tuple[str, int]] = []
     seconds = {"constant": 0.001, "lbtw": 0.002, "slaw": 0.003}
 
-    def make_step(spec, n_tasks, batch_size, device, seed):
+    def make_case(spec, n_tasks, batch_size, device, seed):
         built.append((spec, n_tasks))
         return FakeCase(spec, n_tasks, seconds.get(spec, 0.001))
 
-    monkeypatch.setattr(mtlperf.scaling, "make_step", make_step)
+    monkeypatch.setattr(mtlperf.scaling, "make_case", make_case)
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 1000 * case.n_tasks)
     return built
 
@@ -69,7 +69,7 @@ def test_methods_are_interleaved_and_rotated_round_by_round(tmp_path, monkeypatc
         def run(self):
             order.append(self.spec)
 
-    monkeypatch.setattr(mtlperf.scaling, "make_step", lambda spec, n, *a: LoggingCase(spec, n, 0))
+    monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, n, *a: LoggingCase(spec, n, 0))
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: None)
     run_scaling(["lbtw", "slaw"], [32], out_dir=str(tmp_path), **{**SMALL, "warmup": 0})
     assert order == ["constant", "lbtw", "slaw", "lbtw", "slaw", "constant", "slaw", "constant", "lbtw"]

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import mtlperf.device
-import mtlperf.timing
-from mtlperf.timing import make_step, peak_memory_bytes, time_interleaved, time_step
+import mtlperf.cases
+from mtlperf.cases import make_case
+from mtlperf.timing import peak_memory_bytes, time_interleaved, time_step
 
 
 class SleepCase:
@@ -51,7 +52,7 @@ def test_time_step_rejects_bad_counts(steps, warmup):
 
 
 def test_a_real_step_trains_the_network_and_records_its_setting():
-    case = make_step("constant", n_tasks=3, batch_size=32, device="cpu", seed=0)
+    case = make_case("constant", n_tasks=3, batch_size=32, device="cpu", seed=0)
     before = [p.detach().clone() for p in case.model.parameters()]
     losses = case.run()
     assert losses.shape == (3,) and torch.isfinite(losses).all()
@@ -62,23 +63,23 @@ def test_a_real_step_trains_the_network_and_records_its_setting():
 
 
 def test_same_seed_same_numbers_and_dense_input_matches_sparse():
-    runs = [make_step("lbtw", 4, 32, "cpu", seed=5, dense_input=dense) for dense in (False, False, True)]
+    runs = [make_case("lbtw", 4, 32, "cpu", seed=5, dense_input=dense) for dense in (False, False, True)]
     losses = [torch.stack([case.run() for _ in range(2)]) for case in runs]
     assert torch.equal(losses[0], losses[1])
     torch.testing.assert_close(losses[2], losses[0], rtol=1e-4, atol=1e-5)
     assert isinstance(runs[2].batches[0][0], torch.Tensor)  # dense really was dense
-    other_seed = make_step("lbtw", 4, 32, "cpu", seed=6)
+    other_seed = make_case("lbtw", 4, 32, "cpu", seed=6)
     assert not torch.equal(other_seed.run(), losses[0][0])
 
 
 def test_dense_input_row_is_constant_on_dense_input():
-    dense, sparse = make_step("constant-dense-input", 4, 32, "cpu"), make_step("constant", 4, 32, "cpu")
+    dense, sparse = make_case("constant-dense-input", 4, 32, "cpu"), make_case("constant", 4, 32, "cpu")
     assert isinstance(dense.batches[0][0], torch.Tensor) and dense.implementation == "dense-input"
     torch.testing.assert_close(dense.run(), sparse.run(), rtol=1e-4, atol=1e-5)
 
 
 def test_peak_memory_counts_the_step_activations():
-    case = make_step("constant", n_tasks=2, batch_size=1024, device="cpu", seed=0)
+    case = make_case("constant", n_tasks=2, batch_size=1024, device="cpu", seed=0)
     case.run()
     peak = peak_memory_bytes(case)
     if peak is None:
@@ -90,29 +91,29 @@ def test_peak_memory_counts_the_step_activations():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(spec="constant", n_tasks=129), "from 1 to 128"),
-        (dict(spec="constant", n_tasks=0), "from 1 to 128"),
-        (dict(spec="no-such-method", n_tasks=4), "unknown method"),
-        (dict(spec="lbtw:nope=1", n_tasks=4), "unknown hyperparameter"),
-        (dict(spec="constant", n_tasks=4, batch_size=0), "batch_size"),
-        (dict(spec="constant", n_tasks=4, device="tpu"), "unknown device"),
+        (dict(name="constant", n_tasks=129), "from 1 to 128"),
+        (dict(name="constant", n_tasks=0), "from 1 to 128"),
+        (dict(name="no-such-method", n_tasks=4), "unknown method"),
+        (dict(name="lbtw:nope=1", n_tasks=4), "unknown hyperparameter"),
+        (dict(name="constant", n_tasks=4, batch_size=0), "batch_size"),
+        (dict(name="constant", n_tasks=4, device="tpu"), "unknown device"),
     ],
 )
-def test_make_step_rejects_bad_cases_with_one_clear_line(kwargs, message):
+def test_make_case_rejects_bad_cases_with_one_clear_line(kwargs, message):
     kwargs = {"batch_size": 8, "device": "cpu", **kwargs}
     with pytest.raises(ValueError, match=message):
-        make_step(**kwargs)
+        make_case(**kwargs)
 
 
 def test_torchjd_row_needs_torchjd(monkeypatch):
-    monkeypatch.setattr(mtlperf.timing, "torchjd_available", lambda: False)
+    monkeypatch.setattr(mtlperf.cases, "torchjd_available", lambda: False)
     with pytest.raises(ValueError, match="needs torchjd"):
-        make_step("torchjd-pcgrad", 4, 8, "cpu")
+        make_case("torchjd-pcgrad", 4, 8, "cpu")
 
 
 def test_torchjd_row_takes_a_training_step():
     pytest.importorskip("torchjd")
-    case = make_step("torchjd-pcgrad", n_tasks=3, batch_size=16, device="cpu", seed=0)
+    case = make_case("torchjd-pcgrad", n_tasks=3, batch_size=16, device="cpu", seed=0)
     before = [p.detach().clone() for p in case.model.parameters()]
     assert torch.isfinite(case.run()).all() and case.implementation == "torchjd"
     assert all(not torch.equal(b, p) for b, p in zip(before, case.model.parameters()))

@@ -12,7 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 import mtlperf.train as train_module
 from mtlperf.data import load_dataset
 from mtlperf.methods import list_methods, parse_spec
-from mtlperf.train import PRESETS, STRATEGIES, TrainConfig, TrainingDiverged, copy_shared, new_model, train
+from mtlperf.config import PRESETS, TrainConfig
+from mtlperf.train import STRATEGIES, TrainingDiverged, copy_shared, new_model, train
 
 TINY = TrainConfig(hidden=(32, 16), epochs=1, batch_size=256, max_rows=1200, seed=3, device="cpu")
 
@@ -121,8 +122,8 @@ def test_finetune_starts_from_the_multitask_trunk(tox21):
     assert {f"{name} (pretrain)" for name in tox21.task_names} <= set(result["history"])
 
 
-def test_rmtl_without_task_runs_once_per_task(tox21):
-    per_task = train(tox21, "rmtl", TINY, progress=False)
+def test_rmtl_per_task_runs_once_per_task(tox21):
+    per_task = train(tox21, "rmtl-per-task", TINY, progress=False)
     single = train(tox21, "rmtl:task=0", TINY, progress=False)
     assert set(per_task["best_epoch"]) == set(tox21.task_names)
     assert isinstance(single["best_epoch"], int)

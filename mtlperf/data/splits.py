@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -78,3 +79,41 @@ def split_dataset(
         raise ValueError(f"scaffold split needs SMILES; {dataset.name} has none (use kind='random')")
     return scaffold_split(dataset.smiles, fractions)
 
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train, validation and test row indices."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+    def labelled_for(self, labels: np.ndarray, task: int) -> "Split":
+        """Only the rows that carry task ``task``'s label."""
+
+        def keep(rows: np.ndarray) -> np.ndarray:
+            return rows[~np.isnan(labels[rows, task].reshape(rows.size, -1)).all(axis=1)]
+
+        return Split(keep(self.train), keep(self.valid), keep(self.test))
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": int(self.train.size), "valid": int(self.valid.size), "test": int(self.test.size)}
+
+
+def sampled_split(
+    dataset: MultiTaskDataset, kind: str, fractions: Sequence[float], seed: int, max_rows: int | None = None
+) -> Split:
+    """:func:`split_dataset`, then, with ``max_rows``, the same random fraction of each part (about
+    ``max_rows`` rows in all)."""
+    parts = split_dataset(dataset, kind=kind, fractions=fractions, seed=seed)
+    split = Split(*(np.asarray(p, dtype=np.int64).reshape(-1) for p in parts))
+    if max_rows is None or max_rows >= len(dataset):
+        return split
+    rng = np.random.default_rng(seed)
+    fraction = max_rows / len(dataset)
+
+    def sample(rows: np.ndarray) -> np.ndarray:
+        return np.sort(rng.choice(rows, max(1, round(rows.size * fraction)), replace=False)) if rows.size else rows
+
+    return Split(sample(split.train), sample(split.valid), sample(split.test))

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..validation import is_integer
 from .dataset import MultiTaskDataset
 
 SLAW_FILTER_TASKS = 32  # SLAW keeps the molecules labelled for at least one of the first 32 PCBA tasks
@@ -14,7 +15,7 @@ def check_n_tasks(source: str, n_tasks: int | None, available: int) -> int:
     """``n_tasks`` (None = all) as an int, or a ValueError naming ``source``."""
     if n_tasks is None:
         return available
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, (int, np.integer)) or n_tasks < 1:
+    if not is_integer(n_tasks) or n_tasks < 1:
         raise ValueError(f"n_tasks must be a positive integer or None, got {n_tasks!r}")
     if n_tasks > available:
         raise ValueError(f"{source}: n_tasks={n_tasks} asked for but it has only {available} task columns")

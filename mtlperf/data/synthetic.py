@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
+from ..validation import is_integer
 from .dataset import MultiTaskDataset
 from .fingerprints import PackedFingerprints, index_dtype
 from .pcba import EMBEDDED, pcba_task_names, pcba_task_stats
@@ -117,7 +118,7 @@ def synthetic_pcba(
     n_molecules: int = PCBA_SIZE, n_tasks: int | None = None, n_bits: int = 2048, seed: int = 0, noise: float = 1.0
 ) -> MultiTaskDataset:
     """The PCBA-shaped data set (module docstring). Task t of a K-task set equals task t of the 128-task one."""
-    if isinstance(n_molecules, bool) or not isinstance(n_molecules, (int, np.integer)) or n_molecules < 1:
+    if not is_integer(n_molecules) or n_molecules < 1:
         raise ValueError(f"synthetic-pcba: n_molecules must be a positive integer, got {n_molecules!r}")
     if not np.isfinite(noise) or noise < 0:
         raise ValueError(f"synthetic-pcba: noise must be a non-negative number, got {noise!r}")

@@ -1,15 +1,21 @@
 """The contract every weighting method keeps.
 
 A method turns the vector of T task losses into gradients on the network:
-``w = method.backward(losses, shared_parameters)`` fills ``.grad`` of every
-parameter the losses depend on (shared and task-specific) and returns the
-detached weights it applied, or ``None`` when it has none (PCGrad).
+``w = method.backward(losses, parts)`` fills ``.grad`` of every parameter the
+losses depend on (shared and task-specific) and returns the detached weights it
+applied, or ``None`` when it has none (PCGrad). ``parts`` is the
+:class:`~mtlperf.models.ModelParts` of the forward that made the losses, or just
+the shared parameters (then every fast path is off; the results are the same).
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
 import torch
+
+from ..models.parts import PART_NAMES, ModelParts
+from ..validation import positive_int
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -23,18 +29,24 @@ class NonFiniteLossError(FloatingPointError):
 class WeightingMethod:
     """Base class: stores hyperparameters, counts steps, checks the losses.
 
-    Subclasses set ``name``, ``defaults`` (hyperparameter -> default value) and
-    ``needs`` (what one step costs, for ``mtlperf methods``), and implement
-    :meth:`_backward`.
+    Subclasses set ``name``, ``defaults`` (hyperparameter -> default value), ``needs``
+    (what one step costs, for ``mtlperf methods``) and ``uses`` (the :class:`ModelParts`
+    fields besides ``shared`` that :meth:`_backward` reads), and implement :meth:`_backward`.
     """
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     needs: ClassVar[str] = "the task losses"
+    uses: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(set(cls.uses) - set(PART_NAMES))
+        if unknown:
+            raise TypeError(f"{cls.__name__}.uses names unknown model parts {unknown}; valid: {PART_NAMES}")
 
     def __init__(self, n_tasks: int, **hyperparameters: Any):
-        if int(n_tasks) < 1:
-            raise ValueError(f"{self.name}: n_tasks must be a positive integer, got {n_tasks!r}")
+        positive_int(n_tasks, f"{self.name}: n_tasks")
         unknown = sorted(set(hyperparameters) - set(self.defaults))
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "none"
@@ -46,17 +58,12 @@ class WeightingMethod:
         self.step = 0
 
     def backward(
-        self,
-        losses: torch.Tensor,
-        shared_parameters: Sequence[torch.Tensor],
-        **model_parts: Any,
+        self, losses: torch.Tensor, parts: ModelParts | Sequence[torch.Tensor]
     ) -> torch.Tensor | None:
-        """Fill ``.grad`` with this method's update; return the weights applied.
+        """Fill ``.grad`` with this method's update; return the weights applied (detached) or None.
 
-        ``model_parts`` are optional pieces of the network some methods use:
-        ``last_shared`` (parameters of the last shared layer, GradNorm), ``last_shared_io``
-        and ``shared_linear_io`` (the trunk's Linear layers in the graph, fast paths) and
-        ``heads`` (T x d tensor whose row t is task t's head, RMTL).
+        ``parts``: the :class:`ModelParts` of the forward that computed ``losses``, or the shared
+        parameters alone.
         """
         if losses.dim() != 1 or losses.numel() != self.n_tasks:
             raise ValueError(
@@ -66,11 +73,11 @@ class WeightingMethod:
         if not bool(finite.all()):
             task = int((~finite).nonzero()[0])
             raise NonFiniteLossError(task, self.step, float(losses.detach()[task]))
-        weights = self._backward(losses, list(shared_parameters), **model_parts)
+        weights = self._backward(losses, ModelParts.of(parts))
         self.step += 1
         return weights
 
-    def _backward(self, losses, shared_parameters, **model_parts):  # pragma: no cover
+    def _backward(self, losses: torch.Tensor, parts: ModelParts) -> torch.Tensor | None:  # pragma: no cover
         raise NotImplementedError
 
     def parameters(self) -> list[torch.Tensor]:

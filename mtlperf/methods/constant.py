@@ -17,5 +17,5 @@ class Constant(WeightingMethod):
     name = "constant"
     needs = "the task losses"
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, parts):
         return weighted_backward(losses, torch.ones_like(losses))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from .base import WeightingMethod, weighted_backward
-from .checks import is_real, require
+from ..validation import is_real, require
 from .registry import register
 
 MODES = ("epoch", "step")
@@ -51,7 +51,7 @@ class DWA(WeightingMethod):
         if len(self.epoch_means) == 2:
             self.weights = self._weights_from(*reversed(self.epoch_means))
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, parts):
         current = losses.detach()
         applied = self.weights if self.weights is not None else torch.ones_like(current)
         present = current != 0

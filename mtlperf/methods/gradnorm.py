@@ -3,9 +3,9 @@ from __future__ import annotations
 import torch
 
 from .base import WeightingMethod, weighted_backward
-from .checks import is_real, require
+from ..validation import is_real, require
 from .registry import register
-from .task_gradients import check_chunk_size, check_implementation, task_gradient_norms
+from ..gradients.jacobian import check_chunk_size, check_implementation, task_gradient_norms
 
 
 @register
@@ -16,9 +16,9 @@ class GradNorm(WeightingMethod):
     the first step's losses, and ``L_grad = Σ_i |G_i − mean(G) r_i^α|`` (targets
     held constant) minimised over w by the method's own Adam (``lr``); then
     ``w ← T w / Σ w``. The network gradient is ``∇ Σ_i w_i(t) L_i`` with this
-    step's weights, which are returned. W is ``last_shared`` (default: all shared
-    parameters); with ``last_shared_io`` = (input, output) of that Linear layer the
-    batched norms come from the layer's input and output cotangents.
+    step's weights, which are returned. W is the model's ``last_shared`` layer (without it:
+    all shared parameters); when that layer is one of the model's ``linear_layers`` the
+    batched norms come from its input and output cotangents.
     Chen, Badrinarayanan, Lee, Rabinovich, GradNorm, ICML 2018, Algorithm 1.
 
     A task whose loss is exactly 0 (absent from the batch) has a neutral ratio
@@ -30,6 +30,7 @@ class GradNorm(WeightingMethod):
     name = "gradnorm"
     defaults = {"alpha": 0.12, "lr": 0.025, "update_first": False, "implementation": "batched", "chunk_size": 0}
     needs = "per-task gradient norms on the last shared layer"
+    uses = ("last_shared", "linear_layers")
 
     def __init__(self, n_tasks: int, **hyperparameters):
         super().__init__(n_tasks, **hyperparameters)
@@ -42,14 +43,14 @@ class GradNorm(WeightingMethod):
         self.initial_losses: torch.Tensor | None = None
         self._optimizer: torch.optim.Adam | None = None
 
-    def _backward(self, losses, shared_parameters, last_shared=None, last_shared_io=None, **_):
-        layer = list(last_shared) if last_shared is not None else shared_parameters
+    def _backward(self, losses, parts):
+        layer = parts.last_shared if parts.last_shared is not None else parts.shared
         norms = task_gradient_norms(
             losses,
             layer,
             implementation=self.hparams["implementation"],
             chunk_size=self.hparams["chunk_size"],
-            linear_io=last_shared_io if last_shared is not None else None,
+            layer=parts.linear_layer_of(layer),
         )
         if self.weights is None:
             self.weights = torch.ones_like(losses.detach()).requires_grad_()

@@ -28,7 +28,7 @@ class IdealConstant(WeightingMethod):
         self.hparams["weights"] = values
         self.weights = torch.tensor(values)
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, parts):
         self.weights = self.weights.to(losses)  # once per device; a no-op afterwards
         return weighted_backward(losses, self.weights)
 

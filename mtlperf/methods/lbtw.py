@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from .base import WeightingMethod, weighted_backward
-from .checks import is_real, require
+from ..validation import is_real, require
 from .registry import register
 
 
@@ -37,7 +37,7 @@ class LBTW(WeightingMethod):
     def start_epoch(self) -> None:
         self.baseline = None
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, parts):
         current = losses.detach()
         if self.baseline is None:
             self.baseline = current.clone()

@@ -4,7 +4,7 @@ import torch
 
 from .base import WeightingMethod
 from .registry import register
-from .task_gradients import backward_split, check_chunk_size, check_implementation, task_gramian, task_jacobian
+from ..gradients.jacobian import backward_split, check_chunk_size, check_implementation, task_gramian, task_jacobian
 
 
 @register
@@ -21,13 +21,14 @@ class PCGrad(WeightingMethod):
 
     The orders come from the method's own generator seeded with ``seed``.
     ``implementation="batched"``: ``Σ_i g_i' = Σ_j a_j g_j`` with a computed from the Gramian ``J Jᵀ`` alone
-    (from the layers' cotangents given ``shared_linear_io``), then one weighted backward.
+    (from the layers' cotangents when the model gives ``linear_layers``), then one weighted backward.
     ``implementation="loop"``: one full backward pass per task and projections of P-long vectors, as the authors' code.
     """
 
     name = "pcgrad"
     defaults = {"seed": 0, "implementation": "batched", "chunk_size": 0}
     needs = "per-task gradients of the shared parameters (their T x T Gramian)"
+    uses = ("linear_layers",)
 
     def __init__(self, n_tasks: int, **hyperparameters):
         super().__init__(n_tasks, **hyperparameters)
@@ -35,15 +36,16 @@ class PCGrad(WeightingMethod):
         check_chunk_size(self.name, self.hparams["chunk_size"])
         self.generator = torch.Generator().manual_seed(int(self.hparams["seed"]))
 
-    def _backward(self, losses, shared_parameters, shared_linear_io=None, **_):
+    def _backward(self, losses, parts):
         order = projection_order(self.n_tasks, self.generator)
         if self.hparams["implementation"] == "loop":
-            jacobian = task_jacobian(losses, shared_parameters, implementation="loop")
-            backward_split(losses, shared_parameters, shared_gradient=project_conflicts(jacobian, order).sum(0))
+            jacobian = task_jacobian(losses, parts.shared, implementation="loop")
+            backward_split(losses, parts.shared, shared_gradient=project_conflicts(jacobian, order).sum(0))
         else:
-            gramian = task_gramian(losses, shared_parameters, chunk_size=self.hparams["chunk_size"],
-                                   linear_layers=shared_linear_io)
-            backward_split(losses, shared_parameters, coefficients=conflict_free_coefficients(gramian, order))
+            gramian = task_gramian(
+                losses, parts.shared, chunk_size=self.hparams["chunk_size"], linear_layers=parts.linear_layers
+            )
+            backward_split(losses, parts.shared, coefficients=conflict_free_coefficients(gramian, order))
         return None
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import torch
 
 from .base import WeightingMethod, weighted_backward
-from .checks import require
+from ..validation import is_integer, require
 from .registry import register
-from .task_gradients import check_chunk_size, check_implementation, head_gradients, task_gradient_dots
+from ..gradients.jacobian import check_chunk_size, check_implementation, head_gradients, task_gradient_dots
 
 
 @register
@@ -13,7 +13,7 @@ class RMTL(WeightingMethod):
     """Reinforced MTL: weight every task by its gradient's agreement with one emphasised task k.
 
     ``w_k = 1`` and ``w_i = max(0, cos(g_k, g_i))`` for i ≠ k, where g_i is the
-    gradient of ``L_i`` w.r.t. task i's OWN head weight vector (``heads``, row i);
+    gradient of ``L_i`` w.r.t. task i's OWN head weights (the model's ``heads``, index i);
     no renormalisation; the network gradient is ``∇ Σ_i w_i L_i``. A zero gradient
     (absent task) has cosine 0. Liu, Exploration on Deep Drug Discovery, Master's
     thesis TR1854 (2018), as used in Liu, Liang, Gitter, LBTW, AAAI 2019.
@@ -26,23 +26,24 @@ class RMTL(WeightingMethod):
     name = "rmtl"
     defaults = {"task": 0, "implementation": "batched", "chunk_size": 0}
     needs = "per-task gradients on each task's own head"
+    uses = ("heads",)
 
     def __init__(self, n_tasks: int, **hyperparameters):
         super().__init__(n_tasks, **hyperparameters)
         check_implementation(self.name, self.hparams["implementation"])
         check_chunk_size(self.name, self.hparams["chunk_size"])
         task = self.hparams["task"]
-        ok = isinstance(task, int) and not isinstance(task, bool) and 0 <= task < self.n_tasks
+        ok = is_integer(task) and 0 <= task < self.n_tasks
         require(ok, self.name, "task", task, f"a task index in [0, {self.n_tasks - 1}]")
 
-    def _backward(self, losses, shared_parameters, heads=None, **_):
+    def _backward(self, losses, parts):
         k, implementation = self.hparams["task"], self.hparams["implementation"]
-        if heads is not None:
-            grads = head_gradients(losses, heads, implementation=implementation)
+        if parts.heads is not None:
+            grads = head_gradients(losses, parts.heads, implementation=implementation)
             dots, squared_norms = grads @ grads[k], grads.pow(2).sum(1)
         else:
             dots, squared_norms = task_gradient_dots(
-                losses, shared_parameters, k, implementation=implementation, chunk_size=self.hparams["chunk_size"]
+                losses, parts.shared, k, implementation=implementation, chunk_size=self.hparams["chunk_size"]
             )
         norms = (squared_norms * squared_norms[k]).sqrt()
         cosines = torch.where(norms > 0, dots / norms.where(norms > 0, 1.0), 0.0)

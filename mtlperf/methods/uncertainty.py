@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 
 from .base import WeightingMethod
-from .checks import is_real, require
+from ..validation import is_real, require
 from .registry import register
 
 
@@ -47,7 +47,7 @@ class Uncertainty(WeightingMethod):
                 self.log_variance.grad = self.log_variance.grad.to(device)
         return self
 
-    def _backward(self, losses, shared_parameters, **_):
+    def _backward(self, losses, parts):
         if self.log_variance.device != losses.device:
             self.to(losses.device)
         log_variance = self.log_variance.to(losses.dtype)

@@ -24,7 +24,7 @@ LBTW_METHODS: dict[str, str] = {
     "FineTuning": "finetune",
     "GradNorm_a0.1": "gradnorm:alpha=0.1",
     "GradNorm_a0.5": "gradnorm:alpha=0.5",
-    "RMTL": "rmtl",
+    "RMTL": "rmtl-per-task",
     "LBTW_a0.1": "lbtw:alpha=0.1",
     "LBTW_a0.5": "lbtw:alpha=0.5",
 }

@@ -20,8 +20,9 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .checks import require
-from .linear_gramian import cotangents_are_smaller, covers, linear_layers_gramian
+from ..validation import is_integer, require
+from ..models.parts import LinearIO
+from .linear_layers import cotangents_are_smaller, covers, linear_layer_gradient_norms, linear_layers_gramian
 
 IMPLEMENTATIONS = ("batched", "loop")
 
@@ -32,7 +33,7 @@ def check_implementation(method: str, implementation: str) -> str:
 
 
 def check_chunk_size(method: str, chunk_size: int) -> int:
-    ok = isinstance(chunk_size, int) and not isinstance(chunk_size, bool) and chunk_size >= 0
+    ok = is_integer(chunk_size) and chunk_size >= 0
     require(ok, method, "chunk_size", chunk_size, "an integer >= 0 (0 = all tasks at once)")
     return chunk_size
 
@@ -65,13 +66,13 @@ def task_gramian(
     *,
     implementation: str = "batched",
     chunk_size: int = 0,
-    linear_layers: Sequence | None = None,
+    linear_layers: Sequence[LinearIO] | None = None,
 ) -> torch.Tensor:
     """``G = J Jᵀ`` [T, T], ``G[s, t] = g_s · g_t``, without holding more than two chunks of J.
 
-    ``linear_layers`` (the model's ``shared_linear_io``): when ``params`` are exactly their
+    ``linear_layers`` (``ModelParts.linear_layers``): when ``params`` are exactly their
     weights and biases and their output cotangents are smaller than J, the batched G comes
-    from the layers' inputs and cotangents (:mod:`.linear_gramian`).
+    from the layers' inputs and cotangents (:mod:`.linear_layers`).
     """
     if implementation == "loop":
         jacobian = task_jacobian(losses, params, implementation="loop")
@@ -117,67 +118,27 @@ def task_gradient_norms(
     *,
     implementation: str = "batched",
     chunk_size: int = 0,
-    linear_io: tuple[torch.Tensor, torch.Tensor] | None = None,
+    layer: LinearIO | None = None,
 ) -> torch.Tensor:
     """``‖g_t‖`` [T] for every task.
 
-    ``linear_io`` = (input, output) of the Linear layer whose weight (and bias)
-    are ``params``: the batched implementation then needs the cotangents of the
-    layer output only (see :func:`linear_gradient_norms`).
+    ``layer``: the Linear layer whose weight (and bias) are ``params``; the batched
+    implementation then needs the cotangents of its output only
+    (:func:`.linear_layers.linear_layer_gradient_norms`).
     """
-    if implementation == "batched" and linear_io is not None:
-        return linear_gradient_norms(losses, *linear_io, params, chunk_size=chunk_size)
+    if implementation == "batched" and layer is not None:
+        return linear_layer_gradient_norms(losses, layer, params, chunk_size=chunk_size)
     squares = [_squared_norms(rows) for rows in _jacobian_chunks(losses, params, implementation, chunk_size)]
     return torch.cat(squares).sqrt()
 
 
-def linear_gradient_norms(
-    losses: torch.Tensor,
-    layer_input: torch.Tensor,
-    layer_output: torch.Tensor,
-    params: Sequence[torch.Tensor],
-    *,
-    chunk_size: int = 0,
-) -> torch.Tensor:
-    """Per-task gradient norms of a Linear layer ``Z = H Wᵀ + b`` from H and ``δ_t = dL_t/dZ``.
-
-    ``‖dL_t/dW‖²_F = ‖δ_tᵀ H‖²_F = Σ_o δ_t[:, o]ᵀ K δ_t[:, o]`` with the kernel
-    ``K = H Hᵀ`` [B, B], and ``‖dL_t/db‖² = ‖Σ_b δ_t[b]‖²``. The kernel costs
-    ``B²·in + T·B²·out`` instead of ``T·B·in·out`` for the explicit gradients, so it
-    is used when the batch is smaller than the layer input. The bias counts when
-    ``params`` holds a 1-D tensor, the weight when it holds a 2-D one.
-    """
-    hidden = layer_input.detach().reshape(-1, layer_input.shape[-1])
-    n_rows, n_in = hidden.shape
-    n_out = layer_output.shape[-1]
-    with_weight = any(p.dim() == 2 for p in params)
-    with_bias = any(p.dim() == 1 for p in params)
-    kernel = hidden @ hidden.T if with_weight and n_rows < n_in else None
-    squares = []
-    for tasks in _task_chunks(losses.numel(), chunk_size):
-        (delta,) = torch.autograd.grad(
-            losses, layer_output, _cotangents(losses, tasks), retain_graph=True, is_grads_batched=True
-        )
-        delta = delta.reshape(delta.shape[0], n_rows, n_out)  # [t, B, out]
-        total = delta.new_zeros(delta.shape[0])
-        if with_bias:
-            total += delta.sum(1).pow(2).sum(1)
-        if kernel is not None:
-            stacked = delta.permute(1, 0, 2).reshape(n_rows, -1)  # [B, t*out]
-            total += ((kernel @ stacked) * stacked).reshape(n_rows, -1, n_out).sum((0, 2))
-        elif with_weight:
-            total += (delta.transpose(1, 2) @ hidden).pow(2).sum((1, 2))
-        squares.append(total)
-    return torch.cat(squares).sqrt()
-
-
 def head_gradients(losses: torch.Tensor, heads: torch.Tensor, *, implementation: str = "batched") -> torch.Tensor:
-    """[T, d]: row t is the gradient of ``losses[t]`` w.r.t. row t of ``heads`` (task t's own head).
+    """[T, d]: row t is the gradient of ``losses[t]`` w.r.t. ``heads[t]`` (task t's own head), flattened.
 
-    Head t feeds only task t, so row t of ``d(Σ_s L_s)/d heads`` is ``dL_t/d head_t``:
-    one backward pass gives every row (the batched implementation).
+    ``heads`` is the head weight parameter, [T, ...]. Head t feeds only task t, so row t of
+    ``d(Σ_s L_s)/d heads`` is ``dL_t/d head_t``: one backward pass gives every row (batched).
     """
-    target = _differentiable(heads)
+    target = heads
     n_tasks = losses.numel()
     if implementation == "batched":
         (grad,) = torch.autograd.grad(losses.sum(), target, retain_graph=True, allow_unused=True)
@@ -271,12 +232,3 @@ def _task_chunks(n_tasks: int, chunk_size: int) -> list[slice]:
 
 def _or_zeros(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return grad if grad is not None else torch.zeros_like(like)
-
-
-def _differentiable(heads: torch.Tensor) -> torch.Tensor:
-    """``heads`` itself, or the leaf it is a reshaped view of (e.g. ``weight.view(T, -1)`` built after the forward)."""
-    base = heads._base
-    is_reshape = base is not None and base.numel() == heads.numel() and heads.is_contiguous()
-    if heads.grad_fn is not None and is_reshape and base.is_leaf:
-        return base
-    return heads

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtlperf.models import MODEL_KINDS, MultiTaskNet, SparseInputLinear, TaskHeads, build_model
+from mtlperf.models import MODEL_KINDS, ModelParts, MultiTaskNet, SparseInputLinear, TaskHeads, build_model
 from mtlperf.sparse import SparseBits
 
 
@@ -150,14 +150,15 @@ def test_same_seed_gives_the_same_model_and_outputs():
         torch.testing.assert_close(state_a[key], state_b[key], rtol=0, atol=0)
 
 
-def test_last_shared_io_is_the_last_linear_layer_in_the_graph():
+def test_parts_give_the_last_shared_linear_layer_of_this_forward():
     torch.manual_seed(0)
     model = build_model("pyramidal", 30, 3, hidden=(20, 10))
-    assert model.last_shared_io is None
-    logits = model(SparseBits.from_dense(random_bits(5, 30)))
-    z_in, z_out = model.last_shared_io
+    logits, parts = model.forward_with_parts(SparseBits.from_dense(random_bits(5, 30)))
     weight, bias = model.last_shared_parameters()
     assert weight is model.trunk[2].weight and bias is model.trunk[2].bias
+    assert parts.last_shared == (weight, bias)
+    z_in, z_out, layer_weight, layer_bias = parts.linear_layer_of(parts.last_shared)
+    assert layer_weight is weight and layer_bias is bias and parts.linear_layers[-1].output is z_out
     torch.testing.assert_close(z_out, F.linear(z_in, weight, bias))  # pre-activation output
     (grad_out,) = torch.autograd.grad(logits.sum(), z_out, retain_graph=True)  # the graph's own tensor
     assert grad_out.abs().sum() > 0
@@ -165,13 +166,23 @@ def test_last_shared_io_is_the_last_linear_layer_in_the_graph():
     assert grad_in.shape == (5, 20)
 
 
-def test_head_matrix_is_a_view_of_the_head_weights_with_gradients():
+def test_parts_give_the_head_weight_parameter_itself():
     model = build_model("mtregression", 12, 4, hidden=(6,), n_outputs=2)
-    heads = model.head_matrix()
-    assert heads.shape == (4, 12) and heads.data_ptr() == model.heads.weight.data_ptr()
-    torch.testing.assert_close(heads[1], model.heads.weight[1].flatten())
-    (heads**2).sum().backward()
-    torch.testing.assert_close(model.heads.weight.grad, 2 * model.heads.weight.detach())
+    _, parts = model.forward_with_parts(torch.rand(3, 12))
+    assert parts.heads is model.heads.weight and parts.heads.is_leaf
+    assert parts.heads.shape[0] == 4
+    with pytest.raises(ValueError, match="not a view"):
+        ModelParts(shared=model.shared_parameters(), heads=model.heads.weight.flatten(1))
+
+
+def test_a_plain_parameter_list_is_parts_with_nothing_else():
+    model = build_model("pyramidal", 10, 2, hidden=(8, 4))
+    parts = ModelParts.of(model.shared_parameters())
+    assert parts.missing(["last_shared", "heads", "linear_layers", "features"]) == [
+        "last_shared", "heads", "linear_layers", "features"
+    ]
+    with pytest.raises(ValueError, match="unknown model part"):
+        parts.missing(["last_shared_io"])
 
 
 def test_shared_parameters_are_the_trunk_without_the_heads():
@@ -186,7 +197,7 @@ def test_a_model_can_be_deep_copied_after_a_forward():
     model = build_model("pyramidal", 10, 2, hidden=(8, 4))
     model(torch.rand(3, 10))
     clone = copy.deepcopy(model)  # fine tuning copies trained networks
-    assert clone.last_shared_io is None and model.last_shared_io is not None
+    assert not [name for name, value in vars(model).items() if isinstance(value, torch.Tensor)]  # no graph left
     torch.testing.assert_close(clone(torch.ones(2, 10)), model(torch.ones(2, 10)))
 
 

@@ -1,4 +1,4 @@
-"""The benchmark matrix shared by the asv suites (benchmarks/) and the pytest-benchmark suite.
+"""The benchmark matrix shared by the asv suites here and the pytest-benchmark suite (tests/test_benchmarks.py).
 
 Environment variables narrow or move it without editing code (CI's quick CPU runs):
 ``MTLPERF_BENCH_DEVICE`` (auto, cpu, cuda; default auto), ``MTLPERF_BENCH_BATCH`` (rows
@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from .device import resolve_device
+from mtlperf.device import resolve_device
 
 METHODS = (
     "constant", "lbtw", "slaw", "dwa", "uncertainty", "gradnorm", "pcgrad", "rmtl",

@@ -46,6 +46,36 @@ def test_float_labels_and_no_mol_id(tmp_path):
     np.testing.assert_array_equal(table.labels, [[1, 0], [np.nan, 1]])
 
 
+@pytest.mark.parametrize("filename", ["odd.csv", "odd.csv.gz"])
+def test_windows_line_endings_bom_float_labels_and_blank_lines_load(tmp_path, filename):
+    path = tmp_path / filename
+    text = "\ufeffsmiles,a,b\r\nCCO,1.0,0.0\r\n\r\nCCN,,1.0\r\n  \r\nCCC,0,\r\n"
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if filename.endswith(".gz") else data)
+    table = read_task_csv(path)
+    assert table.task_names == ["a", "b"] and table.smiles == ["CCO", "CCN", "CCC"]
+    np.testing.assert_array_equal(table.labels, [[1, 0], [np.nan, 1], [0, np.nan]])
+
+
+def test_gzip_is_found_by_content_not_name(tmp_path):
+    path = tmp_path / "really-gzipped.csv"
+    path.write_bytes(gzip.compress(b"smiles,a\nCCO,1\n"))
+    assert read_task_csv(path).labels.tolist() == [[1.0]]
+
+
+def test_quoted_cells_load_with_commas_inside(tmp_path):
+    table = read_task_csv(write(tmp_path / "q.csv", 'smiles,mol_id,"a"\n"CCO","m,1",1\nCCN,m2,"0"\n'))
+    assert table.smiles == ["CCO", "CCN"] and table.mol_ids == ["m,1", "m2"]
+    assert table.labels.tolist() == [[1.0], [0.0]]
+
+
+def test_blank_smiles_are_counted_with_the_invalid_ones(tmp_path):
+    data = load_dataset(str(write(tmp_path / "blank.csv", "smiles,a\nCCO,1\n,0\nnot_a_smiles,1\nCCN,0\n")),
+                        cache=False)
+    assert data.smiles == ["CCO", "CCN"] and data.labels[:, 0].tolist() == [1.0, 0.0]
+    assert data.meta["invalid_smiles"] == {"count": 2, "examples": ["", "not_a_smiles"]}
+
+
 def test_missing_smiles_column_is_one_line_error_naming_file(tmp_path):
     path = write(tmp_path / "nosmiles.csv", "mol_id,a\nm1,1\n")
     with pytest.raises(ValueError, match=r"nosmiles\.csv: no 'smiles' column") as error:
@@ -56,7 +86,7 @@ def test_missing_smiles_column_is_one_line_error_naming_file(tmp_path):
 @pytest.mark.parametrize("bad", ["2", "0.5", "yes"])
 def test_bad_label_names_column_and_value(tmp_path, bad):
     path = write(tmp_path / "bad.csv", f"smiles,good,worse\nCCO,1,0\nCCN,0,{bad}\n")
-    with pytest.raises(ValueError, match=rf"bad\.csv: column 'worse' has a label '?{bad}'?"):
+    with pytest.raises(ValueError, match=rf"bad\.csv: column 'worse' has a label '?{bad}'? on line 3"):
         read_task_csv(path)
 
 

@@ -9,11 +9,11 @@ import torch
 
 from mtlperf.losses import task_losses
 from mtlperf.methods import create_method, parse_spec
-from mtlperf.methods import linear_gramian
-from mtlperf.methods.linear_gramian import cotangents_are_smaller, covers
+from mtlperf.gradients import linear_layers as linear_gramian
+from mtlperf.gradients.jacobian import task_gramian, task_jacobian
+from mtlperf.gradients.linear_layers import cotangents_are_smaller, covers
 from mtlperf.methods.pcgrad import projection_order
-from mtlperf.methods.task_gradients import task_gramian, task_jacobian
-from mtlperf.models import build_model
+from mtlperf.models import ModelParts, build_model
 from mtlperf.sparse import SparseBits
 
 GRADIENT_METHODS = ("gradnorm", "pcgrad", "rmtl")
@@ -153,7 +153,7 @@ def test_rmtl_weights_by_hand_with_heads():
         head_weight = torch.ones(4, 1, 2, requires_grad=True)  # like TaskHeads: [T, out, d]
         losses = (head_weight[:, 0] * x).sum(1) + a @ theta
         method = create_method("rmtl", 4, implementation=implementation)
-        weights = method.backward(losses, [theta], heads=head_weight.flatten(1))
+        weights = method.backward(losses, ModelParts(shared=[theta], heads=head_weight))
         torch.testing.assert_close(weights, torch.tensor([1.0, 2 ** -0.5, 0.0, 0.0]))
         torch.testing.assert_close(theta.grad, a[0] + 2 ** -0.5 * a[1])
         torch.testing.assert_close(head_weight.grad[:, 0], weights[:, None] * x)
@@ -189,14 +189,10 @@ def run_steps(method, model, batch, labels, parts: tuple[str, ...], steps: int =
     record = []
     for _ in range(steps):
         optimizer.zero_grad()
-        losses = task_losses(model(batch), labels)
-        available = {
-            "last_shared": model.last_shared_parameters(),
-            "heads": model.head_matrix(),
-            "last_shared_io": model.last_shared_io,
-            "shared_linear_io": model.shared_linear_io,
-        }
-        weights = method.backward(losses, model.shared_parameters(), **{k: available[k] for k in parts})
+        logits, available = model.forward_with_parts(batch)
+        losses = task_losses(logits, labels)
+        given = ModelParts(shared=available.shared, **{k: getattr(available, k) for k in parts})
+        weights = method.backward(losses, given)
         record.append((weights, [p.grad.clone() for p in model.parameters()]))
         optimizer.step()
     return record
@@ -205,14 +201,14 @@ def run_steps(method, model, batch, labels, parts: tuple[str, ...], steps: int =
 @pytest.mark.parametrize(
     "name, hyperparameters, parts, n_rows",
     [
-        ("gradnorm", {}, ("last_shared", "last_shared_io"), 24),  # kernel path: batch < layer input
-        ("gradnorm", {}, ("last_shared", "last_shared_io"), 48),  # explicit layer gradients
+        ("gradnorm", {}, ("last_shared", "linear_layers"), 24),  # kernel path: batch < layer input
+        ("gradnorm", {}, ("last_shared", "linear_layers"), 48),  # explicit layer gradients
         ("gradnorm", {"chunk_size": 2}, ("last_shared",), 24),  # generic batched VJPs
         ("gradnorm", {}, (), 24),  # W = all shared parameters
         ("pcgrad", {}, (), 24),
         ("pcgrad", {"chunk_size": 2}, (), 24),
-        ("pcgrad", {}, ("shared_linear_io",), 24),  # Gramian from the layers' cotangents
-        ("pcgrad", {"chunk_size": 2}, ("shared_linear_io",), 24),
+        ("pcgrad", {}, ("linear_layers",), 24),  # Gramian from the layers' cotangents
+        ("pcgrad", {"chunk_size": 2}, ("linear_layers",), 24),
         ("rmtl", {"task": 1}, ("heads",), 24),
         ("rmtl", {"task": 2, "chunk_size": 2}, (), 24),
     ],
@@ -291,10 +287,11 @@ def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input,
     torch.manual_seed(3)
     model = build_model("pyramidal", 64, 5, hidden=(32, 8))
     batch, labels = small_batch(5, 24, absent=3)
-    losses = task_losses(model(batch if sparse_input else batch.to_dense()), labels)
+    logits, parts = model.forward_with_parts(batch if sparse_input else batch.to_dense())
+    losses = task_losses(logits, labels)
     jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
-    assert cotangents_are_smaller(model.shared_linear_io, model.shared_parameters())
-    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=model.shared_linear_io,
+    assert cotangents_are_smaller(parts.linear_layers, model.shared_parameters())
+    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=parts.linear_layers,
                            chunk_size=chunk_size)
     torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)
     assert torch.all(gramian[3] == 0)  # the task without labels has no gradient
@@ -304,10 +301,11 @@ def test_gramian_falls_back_to_the_jacobian_when_layers_do_not_cover_the_paramet
     torch.manual_seed(3)
     model = build_model("lbtw", 64, 4, hidden=(16, 8))  # batch norm: shared parameters outside Linear layers
     batch, labels = small_batch(4, 24, absent=None)
-    losses = task_losses(model(batch), labels)
-    assert not covers(model.shared_linear_io, model.shared_parameters())
+    logits, parts = model.forward_with_parts(batch)
+    losses = task_losses(logits, labels)
+    assert not covers(parts.linear_layers, model.shared_parameters())
     jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
-    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=model.shared_linear_io)
+    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=parts.linear_layers)
     torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)
 
 

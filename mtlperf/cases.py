@@ -1,0 +1,185 @@
+"""The timed cases: SLAW's PCBA training step for one method, or one comparison row, at one task count.
+
+A case is SLAW's PCBA step (Crawshaw & Kosecka, section on scaling): the Pyramidal network
+2048 -> 2000 -> 100 with one head per task, per-task losses on PCBA-shaped fingerprints with
+missing labels, then the :class:`~mtlperf.step.TrainingStep` with gradient-norm clip 0.5 and Adam
+(lr 3e-4, eps 1e-5) — the step training runs. The batches are made once per case and placed on
+the device before timing, so a timed step starts from a batch already there (SLAW's code also
+counted fetching the batch).
+
+A case's name is a method spec (``pcgrad:implementation=loop``) or one of the
+:data:`COMPARISONS`, rows that time something other than a registered method on the same network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import torch
+
+from .data.pcba import pcba_task_names
+from .device import device_name, resolve_device
+from .losses import task_losses
+from .methods import create_method, parse_spec
+from .models.parts import ModelParts
+from .step import TrainingStep, Weighting
+from .validation import integer_at_least, is_integer
+
+N_INPUTS = 2048  # ECFP bits, SLAW's PCBA setting
+MAX_TASKS = len(pcba_task_names())  # 128: the synthetic data are PCBA-shaped
+N_BATCHES = 2  # distinct batches a case cycles through
+LR, ADAM_EPS, CLIP = 3e-4, 1e-5, 0.5
+
+
+@dataclass
+class StepCase:
+    """One training step built once: ``run()`` takes one step on the next of its batches."""
+
+    name: str
+    n_tasks: int
+    batch_size: int
+    device: torch.device
+    implementation: str | None
+    step: TrainingStep
+    batches: list[tuple[Any, torch.Tensor]]
+    dense_input: bool = False
+    _next: int = field(default=0, repr=False)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.step.model
+
+    def run(self) -> torch.Tensor:
+        """One training step; returns its detached task losses."""
+        x, labels = self.batches[self._next]
+        self._next = (self._next + 1) % len(self.batches)
+        return self.step(x, labels).losses
+
+    def info(self) -> dict[str, Any]:
+        """What a result must carry to be read later: the case and the machine it ran on."""
+        return {
+            "method": self.name,
+            "implementation": self.implementation,
+            "n_tasks": self.n_tasks,
+            "batch_size": self.batch_size,
+            "dense_input": self.dense_input,
+            "device": self.device.type,
+            "device_name": device_name(self.device),
+            "torch": torch.__version__,
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison row: what it times, the weighting it uses, and what it needs installed."""
+
+    description: str
+    weighting: Callable[[int], tuple[Weighting, str]]  # n_tasks -> (weighting, implementation label)
+    dense_input: bool = False
+    needs_torchjd: bool = False
+
+
+class TorchJDPCGrad:
+    """torchjd's PCGrad (``mtl_backward`` + ``aggregation.PCGrad``) on the trunk's output features.
+
+    torchjd's defaults are kept (its per-task backward is vmapped; torch has no batching rule for
+    the embedding bag's backward and falls back to a slower loop, with a warning). The graph is
+    retained because the T losses come out of one vectorised loss and share their graph.
+    """
+
+    def __init__(self) -> None:
+        from torchjd import aggregation
+
+        self.aggregator = aggregation.PCGrad()
+
+    def backward(self, losses: torch.Tensor, parts: ModelParts) -> None:
+        from torchjd import autojac
+
+        if hasattr(autojac, "jac_to_grad"):  # torchjd >= 0.9: Jacobians first, aggregation separate
+            autojac.mtl_backward(list(losses), parts.features, retain_graph=True)
+            autojac.jac_to_grad(list(parts.shared), self.aggregator)
+        else:
+            autojac.mtl_backward(list(losses), parts.features, self.aggregator, retain_graph=True)
+
+
+COMPARISONS: dict[str, Comparison] = {
+    "torchjd-pcgrad": Comparison(
+        "torchjd's PCGrad on the same network", lambda n_tasks: (TorchJDPCGrad(), "torchjd"), needs_torchjd=True
+    ),
+    "constant-dense-input": Comparison(
+        "constant with the first layer fed dense 0/1 floats instead of SparseBits",
+        lambda n_tasks: (create_method("constant", n_tasks), "dense-input"),
+        dense_input=True,
+    ),
+}
+
+
+def torchjd_available() -> bool:
+    return importlib.util.find_spec("torchjd") is not None
+
+
+def check_case(name: str, n_tasks: int, batch_size: int) -> None:
+    """A one-line ValueError for anything :func:`make_case` would reject, without building anything big."""
+    if not is_integer(n_tasks) or not 1 <= n_tasks <= MAX_TASKS:
+        raise ValueError(f"n_tasks must be an integer from 1 to {MAX_TASKS} (the PCBA tasks), got {n_tasks!r}")
+    integer_at_least(batch_size, 1, "batch_size")
+    comparison = COMPARISONS.get(name)
+    if comparison is None:
+        _method(name, n_tasks)
+    elif comparison.needs_torchjd and not torchjd_available():
+        raise ValueError(f"{name} needs torchjd, which is not installed (pip install torchjd)")
+
+
+def make_case(
+    name: str,
+    n_tasks: int,
+    batch_size: int,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    dense_input: bool = False,
+) -> StepCase:
+    """Build the network, the weighting, the optimiser and the fixed batches of one case.
+
+    ``name``: a method spec or a :data:`COMPARISONS` key; ``dense_input=True`` feeds the first layer
+    dense 0/1 floats instead of :class:`SparseBits`. The same seed on the same device gives the
+    same numbers.
+    """
+    check_case(name, n_tasks, batch_size)
+    device = resolve_device(device) if isinstance(device, str) else device
+    from .models import build_model  # heavy imports only once a case is built
+
+    comparison = COMPARISONS.get(name)
+    dense_input = dense_input or (comparison is not None and comparison.dense_input)
+    torch.manual_seed(seed)
+    model = build_model("pyramidal", N_INPUTS, n_tasks).to(device)
+    batches = [(x.to(device), y.to(device)) for x, y in _synthetic_batches(n_tasks, batch_size, seed)]
+    if dense_input:
+        batches = [(x.to_dense(), y) for x, y in batches]
+    if comparison is None:
+        weighting = _method(name, n_tasks)
+        implementation = weighting.hparams.get("implementation")
+    else:
+        weighting, implementation = comparison.weighting(n_tasks)
+    own_parameters = weighting.parameters() if hasattr(weighting, "parameters") else []
+    optimizer = torch.optim.Adam([*model.parameters(), *own_parameters], lr=LR, eps=ADAM_EPS)
+    step = TrainingStep(model, weighting, optimizer, task_losses, CLIP)
+    return StepCase(name, n_tasks, batch_size, device, implementation, step, batches, dense_input)
+
+
+def _method(spec: str, n_tasks: int):
+    name, hyperparameters = parse_spec(spec)
+    return create_method(name, n_tasks, **hyperparameters)
+
+
+@lru_cache(maxsize=4)
+def _synthetic_batches(n_tasks: int, batch_size: int, seed: int) -> tuple[tuple[Any, torch.Tensor], ...]:
+    """``N_BATCHES`` PCBA-shaped batches (SparseBits, float labels with NaN), on the CPU, made once per shape."""
+    from .data.synthetic import synthetic_pcba
+
+    data = synthetic_pcba(n_molecules=N_BATCHES * batch_size, n_tasks=n_tasks, n_bits=N_INPUTS, seed=seed)
+    labels = torch.as_tensor(data.labels, dtype=torch.float32)
+    rows = torch.arange(N_BATCHES * batch_size).reshape(N_BATCHES, batch_size)
+    return tuple((data.inputs.batch(r.numpy()), labels[r]) for r in rows)

@@ -1,0 +1,27 @@
+"""Rows of a dataset as a model's inputs and labels on one device."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .dataset import MultiTaskDataset
+from .fingerprints import PackedFingerprints
+
+
+class Batches:
+    """``inputs(rows)`` (``SparseBits`` for packed fingerprints, else a dense float tensor) and
+    ``labels(rows, columns)``, both on ``device``."""
+
+    def __init__(self, dataset: MultiTaskDataset, device: torch.device):
+        self.dataset, self.device = dataset, device
+
+    def inputs(self, rows: np.ndarray):
+        if isinstance(self.dataset.inputs, PackedFingerprints):
+            return self.dataset.inputs.batch(rows, self.device)
+        return torch.as_tensor(np.asarray(self.dataset.inputs[rows], dtype=np.float32)).to(self.device)
+
+    def labels(self, rows: np.ndarray, columns: Sequence[int]) -> torch.Tensor:
+        return torch.as_tensor(self.dataset.labels[rows][:, list(columns)]).to(self.device)
