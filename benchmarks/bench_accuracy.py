@@ -3,6 +3,7 @@
 One ``short``-preset sweep (:func:`mtlperf.accuracy.accuracy_sweep`, seed 0) trains everything
 once in ``setup_cache``; the ``track_`` methods read its numbers (asv: larger is better).
 """
+
 from __future__ import annotations
 
 from mtlperf.accuracy import SWEEP_SPECS, accuracy_sweep
@@ -17,8 +18,9 @@ class Accuracy:
 
     def setup_cache(self):
         # asv runs this in a scratch directory: the runs it writes are thrown away with it
-        summary = accuracy_sweep("toxcast", bench.tasks(), 1, "accuracy-runs", preset="short",
-                                 device=str(bench.device()), progress=False)
+        summary = accuracy_sweep(
+            "toxcast", bench.tasks(), 1, "accuracy-runs", preset="short", device=str(bench.device()), progress=False
+        )
         return {(r["method"], r["n_tasks"]): r for r in summary["results"]}
 
     def track_mean_pr_auc(self, results, method, n_tasks):

@@ -1,4 +1,5 @@
 """Step time, peak memory and cost relative to ``constant`` of every method, 32 -> 128 tasks (SLAW Figure 2)."""
+
 from __future__ import annotations
 
 import statistics

@@ -11,6 +11,7 @@ parameter records the device, the batch size and the torch version together
 (``cuda, batch 40000, torch 2.13.0``), so results measured under different ones are
 never compared with each other.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,10 @@ from . import matrix as bench
 SEED = 0
 WARMUP = 2  # untimed steps in setup: allocator, autotuning, first-call overheads
 RATIO_STEPS = 5  # interleaved steps per case for track_ratio_to_constant
-SETTINGS = {f"{device}, batch {bench.batch_size(device)}, torch {torch.__version__}": (device, bench.batch_size(device))
-            for device in bench.BATCH}  # parameter value -> (device type, batch size)
+SETTINGS = {
+    f"{device}, batch {bench.batch_size(device)}, torch {torch.__version__}": (device, bench.batch_size(device))
+    for device in bench.BATCH
+}  # parameter value -> (device type, batch size)
 
 
 class StepBenchmark:

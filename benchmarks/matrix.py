@@ -5,6 +5,7 @@ Environment variables narrow or move it without editing code (CI's quick CPU run
 per batch; default 256 on CPU, SLAW's 40,000 on a GPU), ``MTLPERF_BENCH_TASKS`` (e.g.
 ``32,128``) and ``MTLPERF_BENCH_METHODS`` (specs separated by ``;``).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,17 @@ import torch
 from mtlperf.device import resolve_device
 
 METHODS = (
-    "constant", "lbtw", "slaw", "dwa", "uncertainty", "gradnorm", "pcgrad", "rmtl",
-    "gradnorm:implementation=loop", "pcgrad:implementation=loop", "constant-dense-input",
+    "constant",
+    "lbtw",
+    "slaw",
+    "dwa",
+    "uncertainty",
+    "gradnorm",
+    "pcgrad",
+    "rmtl",
+    "gradnorm:implementation=loop",
+    "pcgrad:implementation=loop",
+    "constant-dense-input",
 )
 TASKS = (32, 64, 96, 128)  # SLAW's PCBA subsets
 BATCH = {"cpu": 256, "cuda": 40_000}

@@ -7,24 +7,26 @@ the mean over tasks). ``mtlperf scaling --accuracy accuracy.json`` puts the same
 second panel of the step-time figure. The files under ``results/accuracy/`` are such sweeps,
 recorded with the ``short`` preset; the test suite trains seed 0 again and holds it to them.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import reports
+from .config import PRESETS
 from .data import load_dataset
 from .data.subsets import restrict
 from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text
-from .reproduce import json_plain, seed_configs, run_sweep
-from .config import PRESETS
+from .reproduce import json_plain, run_sweep, seed_configs
 
 # SLAW's PCBA comparison (Figure 2) with LBTW beside it; the per-task strategies (STL, RMTL,
 # fine tuning) train one network per task and have no place on a task-count axis
@@ -64,10 +66,17 @@ def accuracy_sweep(
     full = load_dataset(dataset)
     datasets = [restrict(full, k, slaw_filter) for k in tasks]  # a bad K fails here, before any training
     summary = {
-        "dataset": datasets[0].name, "tasks": [d.n_tasks for d in datasets], "seeds": seeds, "preset": preset,
-        "slaw_filter": slaw_filter, "config": json_plain(dataclasses.asdict(base)), "device": device,
-        "device_name": device_name(torch.device(device)), "torch": torch.__version__,
-        "machine": platform.machine(), "results": [],
+        "dataset": datasets[0].name,
+        "tasks": [d.n_tasks for d in datasets],
+        "seeds": seeds,
+        "preset": preset,
+        "slaw_filter": slaw_filter,
+        "config": json_plain(dataclasses.asdict(base)),
+        "device": device,
+        "device_name": device_name(torch.device(device)),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "results": [],
     }
     for data in datasets:
         runs = run_sweep(data, methods, configs, out / "runs" / f"{data.n_tasks}tasks", progress=progress)
@@ -104,10 +113,16 @@ def accuracy_markdown(summary: dict) -> str:
 
 def _result(spec: str, n_tasks: int, records: list[dict]) -> dict:
     ok = [r["result"]["test"] for r in records if r["status"] == "ok"]
-    result: dict[str, Any] = {"method": spec, "n_tasks": n_tasks, "n_runs": len(ok),
-                              "status": "ok" if ok else f"failed: {records[0]['reason']}",
-                              "failed_runs": {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"}}
+    result: dict[str, Any] = {
+        "method": spec,
+        "n_tasks": n_tasks,
+        "n_runs": len(ok),
+        "status": "ok" if ok else f"failed: {records[0]['reason']}",
+        "failed_runs": {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"},
+    }
     for metric in METRICS:
         values = [float(test[metric]) for test in ok]
-        result[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values} if ok else None
+        result[metric] = (
+            {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values} if ok else None
+        )
     return result

@@ -14,9 +14,10 @@ A case's name is a method spec (``pcgrad:implementation=loop``) or one of the
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

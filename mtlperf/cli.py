@@ -3,27 +3,28 @@
 Bad input (unknown method, dataset, hyperparameter, device...) ends with one line on
 stderr and exit code 2; a run whose loss diverges ends with one line and exit code 1.
 """
+
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .accuracy import SWEEP_SPECS, accuracy_markdown, accuracy_sweep
+from .cases import COMPARISONS
+from .config import PRESETS, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
+from .gate import check
 from .io import atomic_write_json, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
-from .gate import check
 from .reproduce import reproduce_lbtw, reproduce_mtregression
-from .cases import COMPARISONS
 from .scaling import run_scaling
-from .config import PRESETS, preset_for
 from .train import STRATEGIES, check_method, train
 
 
@@ -60,8 +61,9 @@ def _int_at_least(minimum: int):
 
 
 def _add_fingerprint_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n-bits", type=_int_at_least(1), metavar="N",
-                        help="fingerprint length (default 2048, SLAW's; LBTW used 1024)")
+    parser.add_argument(
+        "--n-bits", type=_int_at_least(1), metavar="N", help="fingerprint length (default 2048, SLAW's; LBTW used 1024)"
+    )
     parser.add_argument("--radius", type=_int_at_least(0), metavar="R", help="Morgan fingerprint radius (default 4)")
 
 
@@ -82,11 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    commands.add_parser("methods", help="list the methods and strategies with their hyperparameters and cost",
-                        description="One line per weighting method and training strategy.")
+    commands.add_parser(
+        "methods",
+        help="list the methods and strategies with their hyperparameters and cost",
+        description="One line per weighting method and training strategy.",
+    )
 
     train = commands.add_parser(
-        "train", help="train one method on one dataset and report per-task PR AUC / ROC AUC",
+        "train",
+        help="train one method on one dataset and report per-task PR AUC / ROC AUC",
         description="Train a method (SPEC = NAME or NAME:KEY=VALUE,...; e.g. lbtw:alpha=0.1, rmtl:task=3) "
         "with the paper settings of the data (LBTW's for molecules, SLAW's for mtregression); options override them.",
     )
@@ -104,12 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float)
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--clip", type=float, help="max gradient norm")
-    train.add_argument("--reduction", choices=REDUCTIONS,
-                       help="per-task loss: mean over the labelled rows or over all rows of the batch")
+    train.add_argument(
+        "--reduction",
+        choices=REDUCTIONS,
+        help="per-task loss: mean over the labelled rows or over all rows of the batch",
+    )
     train.add_argument("--class-weights", action="store_true", default=None, help="weight positives by neg/pos")
     train.add_argument("--split", choices=SPLIT_KINDS, help="ignored when the data has its own split")
-    train.add_argument("--fractions", type=_fractions, metavar="TR,VA,TE",
-                       help="split fractions, e.g. 0.6,0.2,0.2")
+    train.add_argument("--fractions", type=_fractions, metavar="TR,VA,TE", help="split fractions, e.g. 0.6,0.2,0.2")
     train.add_argument("--max-rows", type=int, help="train/evaluate on a random sample of about N rows")
     train.add_argument("--eval-every", type=int, metavar="EPOCHS")
     train.add_argument("--seed", type=int)
@@ -123,69 +131,109 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="data management", description="Data management.")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     data_commands.required = True
-    fetch = data_commands.add_parser("fetch", help="download a dataset into the cache",
-                                     description="Download a dataset (pcba) into the cache and verify it.")
+    fetch = data_commands.add_parser(
+        "fetch",
+        help="download a dataset into the cache",
+        description="Download a dataset (pcba) into the cache and verify it.",
+    )
     fetch.add_argument("name", choices=("pcba",), help="dataset to fetch: pcba (DeepChem's PCBA-128 file)")
     fetch.add_argument("--cache-dir", help="cache directory (default: $MTLPERF_CACHE or ~/.cache/mtlperf)")
 
     scaling = commands.add_parser(
-        "scaling", help="time one training step of methods against the number of tasks",
+        "scaling",
+        help="time one training step of methods against the number of tasks",
         description="Step time against the number of tasks. Give methods with --method SPEC (repeatable) "
         "and/or --methods 'SPEC;SPEC' (split on ';' or whitespace, since specs contain commas). "
         "Comparison rows: " + "; ".join(f"{name} ({row.description})" for name, row in COMPARISONS.items()) + ".",
     )
     scaling.add_argument("--method", action="append", default=[], metavar="SPEC", help="a method spec (repeatable)")
-    scaling.add_argument("--methods", action="append", default=[], type=_specs, metavar="SPECS",
-                         help="method specs separated by ';' or spaces")
-    scaling.add_argument("--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T",
-                         help="task counts (default 32,64,96,128)")
+    scaling.add_argument(
+        "--methods",
+        action="append",
+        default=[],
+        type=_specs,
+        metavar="SPECS",
+        help="method specs separated by ';' or spaces",
+    )
+    scaling.add_argument(
+        "--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T", help="task counts (default 32,64,96,128)"
+    )
     scaling.add_argument("--batch-size", type=int, default=40000, help="default 40000 (SLAW, PCBA)")
     scaling.add_argument("--steps", type=int, default=20, help="timed steps per point")
     scaling.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     scaling.add_argument("--seed", type=int, default=0)
     scaling.add_argument("--out", default="results/scaling", metavar="DIR", help="output directory")
-    scaling.add_argument("--accuracy", metavar="FILE", help="an accuracy.json (`mtlperf accuracy`): mean AP "
-                         "per method and task count, drawn in the figure's second panel")
+    scaling.add_argument(
+        "--accuracy",
+        metavar="FILE",
+        help="an accuracy.json (`mtlperf accuracy`): mean AP "
+        "per method and task count, drawn in the figure's second panel",
+    )
     scaling.add_argument("--quiet", action="store_true", help="no progress bar")
 
     accuracy = commands.add_parser(
-        "accuracy", help="test AP of methods against the number of tasks (SLAW Figure 2, accuracy panel)",
+        "accuracy",
+        help="test AP of methods against the number of tasks (SLAW Figure 2, accuracy panel)",
         description="Train every method on the first K tasks of a molecule set for each K, over seeds; write "
-                    "DIR/accuracy.json, .md and .png. Finished runs are kept and a rerun resumes.")
+        "DIR/accuracy.json, .md and .png. Finished runs are kept and a rerun resumes.",
+    )
     accuracy.add_argument("--dataset", default="toxcast", help="toxcast (default), tox21, muv, pcba or a CSV path")
-    accuracy.add_argument("--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="K,K",
-                          help="task counts (default 32,64,96,128)")
-    accuracy.add_argument("--methods", type=_specs, default=list(SWEEP_SPECS), metavar="SPECS",
-                          help=f"method specs separated by ';' (default {';'.join(SWEEP_SPECS)})")
+    accuracy.add_argument(
+        "--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="K,K", help="task counts (default 32,64,96,128)"
+    )
+    accuracy.add_argument(
+        "--methods",
+        type=_specs,
+        default=list(SWEEP_SPECS),
+        metavar="SPECS",
+        help=f"method specs separated by ';' (default {';'.join(SWEEP_SPECS)})",
+    )
     accuracy.add_argument("--seeds", type=int, default=3)
-    accuracy.add_argument("--preset", choices=[p for p in PRESETS if p != "slaw-mtregression"], default="slaw-pcba",
-                          help="training settings (default slaw-pcba: SLAW's PCBA recipe)")
+    accuracy.add_argument(
+        "--preset",
+        choices=[p for p in PRESETS if p != "slaw-mtregression"],
+        default="slaw-pcba",
+        help="training settings (default slaw-pcba: SLAW's PCBA recipe)",
+    )
     accuracy.add_argument("--epochs", type=int, help="default: the preset's")
     accuracy.add_argument("--batch-size", type=int, help="default: the preset's")
-    accuracy.add_argument("--no-slaw-filter", action="store_true",
-                          help="keep molecules not labelled for any of the first 32 tasks")
+    accuracy.add_argument(
+        "--no-slaw-filter", action="store_true", help="keep molecules not labelled for any of the first 32 tasks"
+    )
     accuracy.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     accuracy.add_argument("--out", required=True, metavar="DIR", help="output directory")
     accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    gate = commands.add_parser("gate", help="fail when step times regressed against a baseline",
-                               description="Compare a scaling result with a baseline; exit 1 on a regression.")
+    gate = commands.add_parser(
+        "gate",
+        help="fail when step times regressed against a baseline",
+        description="Compare a scaling result with a baseline; exit 1 on a regression.",
+    )
     gate.add_argument("--baseline", required=True, metavar="FILE")
     gate.add_argument("--current", required=True, metavar="FILE")
     gate.add_argument("--max-regression", type=float, default=0.10, help="allowed slow-down fraction (default 0.10)")
-    reproduce = commands.add_parser("reproduce", help="rerun a paper's study and write its tables and figures",
-                                    description="Rerun a paper's study; finished runs are kept and a rerun resumes.")
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="rerun a paper's study and write its tables and figures",
+        description="Rerun a paper's study; finished runs are kept and a rerun resumes.",
+    )
     studies = reproduce.add_subparsers(dest="study", metavar="STUDY", parser_class=_Parser)
     studies.required = True
-    lbtw = studies.add_parser("lbtw", help="the LBTW paper's Table 1 / S1 and Figures 1 / S1",
-                              description="STL, MTL, Fine Tuning, GradNorm, RMTL and LBTW on one dataset.")
+    lbtw = studies.add_parser(
+        "lbtw",
+        help="the LBTW paper's Table 1 / S1 and Figures 1 / S1",
+        description="STL, MTL, Fine Tuning, GradNorm, RMTL and LBTW on one dataset.",
+    )
     lbtw.add_argument("--dataset", required=True, help="pcba (the paper's), toxcast, muv, tox21 or a CSV path")
     lbtw.add_argument("--tasks", type=int, help="keep the first K tasks")
     lbtw.add_argument("--seeds", type=int, default=1)
     lbtw.add_argument("--epochs", type=int, help="default: the paper's 100")
-    regression = studies.add_parser("mtregression", help="the SLAW paper's MTRegression study (Figure 1, Table 1)",
-                                    description="Seven weighting methods on MTRegression.")
+    regression = studies.add_parser(
+        "mtregression",
+        help="the SLAW paper's MTRegression study (Figure 1, Table 1)",
+        description="Seven weighting methods on MTRegression.",
+    )
     regression.add_argument("--seeds", type=int, default=10)
     regression.add_argument("--steps", type=int, default=9900, help="default: the paper's 9,900")
     for study in (lbtw, regression):
@@ -228,12 +276,31 @@ def _train(args) -> None:
     if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
         valid = ", ".join(list_datasets())
         raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
-    load_options = {key: getattr(args, key) for key in ("cache_dir", "n_bits", "radius")
-                    if getattr(args, key) is not None}  # unset: the loader's defaults
+    load_options = {
+        key: getattr(args, key) for key in ("cache_dir", "n_bits", "radius") if getattr(args, key) is not None
+    }  # unset: the loader's defaults
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
-    options = ("model", "init", "hidden", "dropout", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "clip",
-               "reduction", "class_weights", "split", "fractions", "max_rows", "eval_every", "seed", "device",
-               "save_predictions")
+    options = (
+        "model",
+        "init",
+        "hidden",
+        "dropout",
+        "epochs",
+        "max_steps",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "clip",
+        "reduction",
+        "class_weights",
+        "split",
+        "fractions",
+        "max_rows",
+        "eval_every",
+        "seed",
+        "device",
+        "save_predictions",
+    )
     preset = PRESETS[args.preset] if args.preset else preset_for(dataset)
     config = preset.replace(**{key: getattr(args, key) for key in options})  # unset options (None) keep the preset
     result = train(dataset, args.method, config, progress=not args.quiet)
@@ -275,17 +342,35 @@ def _scaling(args) -> None:
     if not methods:
         raise ValueError("give at least one method: --method SPEC (repeatable) or --methods 'SPEC;SPEC'")
     run_scaling(
-        methods=methods, tasks=args.tasks, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-        device=args.device, out_dir=args.out, seed=args.seed, progress=not args.quiet, accuracy=args.accuracy,
+        methods=methods,
+        tasks=args.tasks,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        device=args.device,
+        out_dir=args.out,
+        seed=args.seed,
+        progress=not args.quiet,
+        accuracy=args.accuracy,
     )
     print(f"wrote the scaling results to {args.out}")
 
 
 def _accuracy(args) -> None:
     check_output_dir(args.out)
-    summary = accuracy_sweep(args.dataset, args.tasks, args.seeds, args.out, methods=args.methods, preset=args.preset,
-                             device=args.device, slaw_filter=not args.no_slaw_filter, progress=not args.quiet,
-                             epochs=args.epochs, batch_size=args.batch_size)
+    summary = accuracy_sweep(
+        args.dataset,
+        args.tasks,
+        args.seeds,
+        args.out,
+        methods=args.methods,
+        preset=args.preset,
+        device=args.device,
+        slaw_filter=not args.no_slaw_filter,
+        progress=not args.quiet,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+    )
     print(accuracy_markdown(summary), end="")
     print(f"wrote the accuracy results to {args.out}")
 
@@ -302,15 +387,29 @@ def _gate(args) -> int:
 def _reproduce(args) -> None:
     check_output_dir(args.out)
     if args.study == "lbtw":
-        reproduce_lbtw(args.dataset, args.tasks, args.seeds, args.out, epochs=args.epochs, device=args.device,
-                       progress=not args.quiet)
+        reproduce_lbtw(
+            args.dataset,
+            args.tasks,
+            args.seeds,
+            args.out,
+            epochs=args.epochs,
+            device=args.device,
+            progress=not args.quiet,
+        )
     else:
         reproduce_mtregression(args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet)
     print(f"wrote the {args.study} study to {args.out}")
 
 
-_COMMANDS = {"methods": _methods, "train": _train, "data": _data, "scaling": _scaling, "accuracy": _accuracy,
-             "gate": _gate, "reproduce": _reproduce}
+_COMMANDS = {
+    "methods": _methods,
+    "train": _train,
+    "data": _data,
+    "scaling": _scaling,
+    "accuracy": _accuracy,
+    "gate": _gate,
+    "reproduce": _reproduce,
+}
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class TrainConfig:
             object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
         object.__setattr__(self, "fractions", fractions)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; ``None`` values are ignored (unset command-line options)."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
@@ -82,27 +82,58 @@ PRESETS = {
     # LBTW appendix: two 2000-unit layers, dropout 0.25, Adam, batch 1024, 100 epochs. The paper is silent
     # on the rest; from the authors' code: lr 3e-3, weight decay 5e-4, seed 123, batch-mean loss, 3/1/1 split.
     "lbtw": TrainConfig(
-        model="lbtw", dropout=0.25, epochs=100, batch_size=1024, lr=3e-3, weight_decay=5e-4,
-        reduction="batch", split="random", fractions=(0.6, 0.2, 0.2), seed=123,
+        model="lbtw",
+        dropout=0.25,
+        epochs=100,
+        batch_size=1024,
+        lr=3e-3,
+        weight_decay=5e-4,
+        reduction="batch",
+        split="random",
+        fractions=(0.6, 0.2, 0.2),
+        seed=123,
     ),
     # SLAW appendix C (MTRegression): batch 304, lr 7e-4, clip 0.5; from the authors' code: Adam eps 1e-5
     # and 9,900 updates. The data's own 9000/1000 split has no validation set: the last state is kept.
     "slaw-mtregression": TrainConfig(
-        model="mtregression", epochs=330, batch_size=304, lr=7e-4, adam_eps=1e-5, clip=0.5, max_steps=9900, seed=0,
+        model="mtregression",
+        epochs=330,
+        batch_size=304,
+        lr=7e-4,
+        adam_eps=1e-5,
+        clip=0.5,
+        max_steps=9900,
+        seed=0,
     ),
     # SLAW section 5.3 and appendix C (PCBA): Pyramidal 2000 -> 100, 100 epochs, batch 40,000, lr 3e-4, clip 0.5,
     # class-balanced loss, 90% train / 10% test (no validation: the last state is kept); Adam eps 1e-5 from the code.
     "slaw-pcba": TrainConfig(
-        model="pyramidal", epochs=100, batch_size=40_000, lr=3e-4, adam_eps=1e-5, clip=0.5, class_weights=True,
-        fractions=(0.9, 0.0, 0.1), seed=0,
+        model="pyramidal",
+        epochs=100,
+        batch_size=40_000,
+        lr=3e-4,
+        adam_eps=1e-5,
+        clip=0.5,
+        class_weights=True,
+        fractions=(0.9, 0.0, 0.1),
+        seed=0,
     ),
     # mtlperf's own minutes-long protocol for the pinned accuracy baselines (results/accuracy) and asv's tracks:
     # SLAW's recipe on a narrower Pyramidal network, small batches for the small embedded sets, and a
     # validation set for model selection (ToxCast's validation AP peaks near epoch 6). One split for all
     # seeds, so their spread is the training's alone.
     "short": TrainConfig(
-        model="pyramidal", hidden=(512, 64), epochs=10, batch_size=128, lr=1e-3, adam_eps=1e-5, clip=0.5,
-        class_weights=True, fractions=(0.8, 0.1, 0.1), seed=0, split_seed=0,
+        model="pyramidal",
+        hidden=(512, 64),
+        epochs=10,
+        batch_size=128,
+        lr=1e-3,
+        adam_eps=1e-5,
+        clip=0.5,
+        class_weights=True,
+        fractions=(0.8, 0.1, 0.1),
+        seed=0,
+        split_seed=0,
     ),
 }
 

@@ -1,4 +1,5 @@
 """Choosing the device at run time, and reading a clock honestly on it."""
+
 from __future__ import annotations
 
 import time

@@ -4,6 +4,7 @@ It compares two ``scaling.json`` files (:mod:`mtlperf.scaling`) by ratios measur
 within one run, never by absolute times, which swing 30-80% between runs on a shared
 machine while interleaved ratios stay within a few percent.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,19 +27,21 @@ def check(baseline_path: str | Path, current_path: str | Path, max_regression: f
     baseline, current = _load(baseline_path, "baseline"), _load(current_path, "current")
     for key in _COMPARABLE:
         if baseline.get(key) != current.get(key):
-            raise ValueError(f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
-                             f"their ratios do not compare: measure a baseline with the same settings")
+            raise ValueError(
+                f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
+                f"their ratios do not compare: measure a baseline with the same settings"
+            )
     limit = 1.0 + max_regression
     base_ratios, current_ratios = _ratios(baseline, baseline_path), _ratios(current, current_path)
     common = sorted(base_ratios.keys() & current_ratios.keys(), key=lambda key: (key[1], key[0]))
     if not common:
         return [f"nothing to compare: no method and task count appear in both {baseline_path} and {current_path}"]
     failures = [
-        f"{method} at {n_tasks} tasks: {current_ratios[method, n_tasks]:.3f}x constant, baseline "
-        f"{base_ratios[method, n_tasks]:.3f}x ({_change(current_ratios[method, n_tasks], base_ratios[method, n_tasks])}, "
+        f"{method} at {n_tasks} tasks: {now:.3f}x constant, baseline {then:.3f}x ({_change(now, then)}, "
         f"allowed +{max_regression:.0%})"
         for method, n_tasks in common
-        if current_ratios[method, n_tasks] > base_ratios[method, n_tasks] * limit
+        for now, then in [(current_ratios[method, n_tasks], base_ratios[method, n_tasks])]
+        if now > then * limit
     ]
     base_growth, current_growth = baseline["growth_32_to_128"], current["growth_32_to_128"]
     failures += [

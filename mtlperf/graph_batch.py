@@ -5,6 +5,7 @@ fingerprint networks: ``mtlperf.data.graphs`` writes these indices and ``mtlperf
 embeds them. The vocabulary is Hu et al. (2019)'s "simple" one, as the SGNN-EBM authors' code
 uses it: per atom (atom type, chirality tag), per bond (bond type, bond direction).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,6 +51,6 @@ class GraphBatch:
     def n_edges(self) -> int:
         return int(self.edge_index.shape[1])
 
-    def to(self, device: torch.device | str) -> "GraphBatch":
+    def to(self, device: torch.device | str) -> GraphBatch:
         x, edge_index, edge_attr, batch = (t.to(device) for t in (self.x, self.edge_index, self.edge_attr, self.batch))
         return GraphBatch(x, edge_index, edge_attr, batch, self.n_graphs)

@@ -1,4 +1,5 @@
 """Writing result files so that an interrupted run never leaves half a file, and checking before a run that it can."""
+
 from __future__ import annotations
 
 import json

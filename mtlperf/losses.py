@@ -1,4 +1,5 @@
 """Per-task losses with missing labels: one loss per task, vectorised over tasks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -90,7 +91,9 @@ def class_weights(labels, *, pooled: bool = False) -> torch.Tensor:
 def _check_pos_weight(pos_weight, logits: torch.Tensor) -> torch.Tensor:
     pos_weight = torch.as_tensor(pos_weight, dtype=logits.dtype, device=logits.device)
     if pos_weight.shape != (logits.shape[1],):
-        raise ValueError(f"pos_weight must have shape [{logits.shape[1]}] (one per task), got {tuple(pos_weight.shape)}")
+        raise ValueError(
+            f"pos_weight must have shape [{logits.shape[1]}] (one per task), got {tuple(pos_weight.shape)}"
+        )
     if not bool((torch.isfinite(pos_weight) & (pos_weight > 0)).all()):
         raise ValueError("pos_weight must be finite and positive")
     return pos_weight

@@ -4,6 +4,7 @@ PR AUC is average precision exactly as ``sklearn.metrics.average_precision_score
 as ``roc_auc_score`` (same step-wise sums, ties grouped the same way), computed for all tasks
 at once with one sort per task instead of a Python loop over sklearn calls.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -137,7 +138,9 @@ def _check_labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim == 1:
         scores = scores[:, None]
     if labels.shape != scores.shape or labels.ndim != 2:
-        raise ValueError(f"labels and scores must share a shape [molecules, tasks]; got {labels.shape} and {scores.shape}")
+        raise ValueError(
+            f"labels and scores must share a shape [molecules, tasks]; got {labels.shape} and {scores.shape}"
+        )
     labelled = ~np.isnan(labels)
     if not np.all((labels == 0) | (labels == 1) | ~labelled):
         raise ValueError("labels must be 0, 1 or NaN (missing)")

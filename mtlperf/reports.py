@@ -7,6 +7,7 @@ Table 1 / S1, mean metric and negative-transfer counts. Figures are drawn on pla
 matplotlib ``Figure`` objects (Agg canvas), never through pyplot: nothing opens a
 window and nothing piles up in global state.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,8 +98,12 @@ def plot_accuracy_vs_tasks(accuracy: Mapping[str, Any], path: str | Path) -> Pat
     axis.set_xticks(sorted({r["n_tasks"] for rows in series.values() for r in rows}))
     axis.grid(True, which="both", alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
-    fig.suptitle(f"Test AP against task count on {accuracy['dataset']}, mean over "
-                 f"{accuracy.get('seeds', '?')} seed(s)", fontsize=11, x=0.02, ha="left")
+    fig.suptitle(
+        f"Test AP against task count on {accuracy['dataset']}, mean over {accuracy.get('seeds', '?')} seed(s)",
+        fontsize=11,
+        x=0.02,
+        ha="left",
+    )
     return _save(fig, path)
 
 
@@ -116,8 +121,11 @@ def _draw_ap(axis, series: Mapping[str, list[dict]], colors: Mapping[str, Any]) 
         axis.set_ylabel(f"{_AP_KINDS[kinds_drawn.pop()][0]} on the test set")
     else:
         axis.set_ylabel("AP on the test set")
-        axis.legend([_line(style) for kind, (_, style) in _AP_KINDS.items() if kind in kinds_drawn],
-                    [name for kind, (name, _) in _AP_KINDS.items() if kind in kinds_drawn], fontsize=8)
+        axis.legend(
+            [_line(style) for kind, (_, style) in _AP_KINDS.items() if kind in kinds_drawn],
+            [name for kind, (name, _) in _AP_KINDS.items() if kind in kinds_drawn],
+            fontsize=8,
+        )
 
 
 def scaling_markdown(scaling: Mapping[str, Any]) -> str:
@@ -168,24 +176,41 @@ def plot_change_vs_stl(per_task: pd.DataFrame, path: str | Path, metric_label: s
     fig = Figure(figsize=CHANGE_SIZE, dpi=DPI, layout="constrained")
     axis = fig.subplots()
     positions = np.arange(1, len(methods) + 1)
-    axis.boxplot(list(changes.values()), positions=positions, widths=0.55, showfliers=False,
-                 medianprops={"color": "black"}, boxprops={"color": "0.35"}, whiskerprops={"color": "0.35"},
-                 capprops={"color": "0.35"})
+    axis.boxplot(
+        list(changes.values()),
+        positions=positions,
+        widths=0.55,
+        showfliers=False,
+        medianprops={"color": "black"},
+        boxprops={"color": "0.35"},
+        whiskerprops={"color": "0.35"},
+        capprops={"color": "0.35"},
+    )
     jitter = np.random.default_rng(0)  # fixed: the same inputs always give the same picture
     for position, change in zip(positions, changes.values()):
         x = position + jitter.uniform(-0.18, 0.18, change.size)
         axis.scatter(x, change, s=9, alpha=0.45, color=np.where(change < 0, "tab:red", "tab:blue"), linewidths=0)
     axis.axhline(0.0, color="crimson", linestyle="--", linewidth=1)
     for position, method in zip(positions, methods):
-        axis.annotate(f"{below_zero[method]} below 0", (position, 1.0), xycoords=("data", "axes fraction"),
-                      xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+        axis.annotate(
+            f"{below_zero[method]} below 0",
+            (position, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     axis.set_xticks(positions, [str(m) for m in methods], rotation=25, ha="right", fontsize=9)
     axis.set_xlim(0.4, len(methods) + 0.6)
     axis.set_ylabel(f"{metric_label}: method − STL")
     axis.grid(True, axis="y", alpha=0.3)
     n_tasks = max(change.size for change in changes.values())
-    fig.suptitle(f"Change in {metric_label} relative to STL over {n_tasks} tasks "
-                 f"(above each box: tasks with negative transfer)", fontsize=11)
+    fig.suptitle(
+        f"Change in {metric_label} relative to STL over {n_tasks} tasks (above each box: tasks with negative transfer)",
+        fontsize=11,
+    )
     _save(fig, path)
     return below_zero
 
@@ -254,12 +279,15 @@ def _scaling_series(scaling: Mapping[str, Any], extra_keys: tuple[str, ...] = ()
         _require(result["step_time_s"], _STEP_KEYS, f"scaling['results'][{i}]['step_time_s']")
         low, median, high = (result["step_time_s"][k] for k in ("min", "median", "max"))
         if not 0 < low <= median <= high:
-            raise ValueError(f"scaling['results'][{i}]['step_time_s'] needs 0 < min <= median <= max, "
-                             f"got min={low}, median={median}, max={high}")
+            raise ValueError(
+                f"scaling['results'][{i}]['step_time_s'] needs 0 < min <= median <= max, "
+                f"got min={low}, median={median}, max={high}"
+            )
         ap = result.get("mean_ap")
         if ap is not None and not (isinstance(ap, Mapping) and ap and set(ap) <= set(_AP_KINDS)):
-            raise ValueError(f"scaling['results'][{i}]['mean_ap'] must be a dict with "
-                             f"{' and/or '.join(_AP_KINDS)}, got {ap!r}")
+            raise ValueError(
+                f"scaling['results'][{i}]['mean_ap'] must be a dict with {' and/or '.join(_AP_KINDS)}, got {ap!r}"
+            )
     implementations: dict[str, set] = {}
     for result in results:
         implementations.setdefault(result["method"], set()).add(result.get("implementation"))
@@ -288,8 +316,10 @@ def _growth(growth: Mapping[str, Any], label: str, rows: list[dict]) -> float | 
 def _scaling_title(scaling: Mapping[str, Any]) -> str:
     name = scaling.get("device_name") or scaling["device"]
     torch_version = f", torch {scaling['torch']}" if scaling.get("torch") else ""
-    return (f"Step time against task count on {name} ({scaling['device']}), "
-            f"batch size {scaling['batch_size']:,}{torch_version}")
+    return (
+        f"Step time against task count on {name} ({scaling['device']}), "
+        f"batch size {scaling['batch_size']:,}{torch_version}"
+    )
 
 
 def _require(mapping: Any, keys: tuple[str, ...], where: str) -> None:

@@ -9,6 +9,7 @@ with the same settings reads that file instead of training again. A run that rai
 loss, or any other error) is recorded as failed with its reason and the sweep goes on. Training is
 :func:`mtlperf.train.train`; figures and the LBTW table are :mod:`mtlperf.reports`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,22 +18,23 @@ import logging
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from . import reports
+from .config import PRESETS, TrainConfig
 from .data import MultiTaskDataset, load_dataset
 from .data.pcba import find_pcba_file
 from .device import resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
-from .metrics import negative_transfer
 from .methods import parse_spec
+from .metrics import negative_transfer
 from .paper import LBTW_METHODS, LBTW_METRICS, lbtw_summary
-from .config import PRESETS, TrainConfig
 from .train import TrainingDiverged, check_method, method_hyperparameters, train
 
 logger = logging.getLogger(__name__)
@@ -90,12 +92,16 @@ def reproduce_lbtw(
         "methods": {spec: _lbtw_row(spec, records, per_task, paper) for spec, records in runs.items()},
         "files": {},
     }
-    table = pd.DataFrame({f"{metric}/{spec}": values for metric in LBTW_METRICS
-                          for spec, values in per_task[metric].items()}, index=list(data.task_names))
+    table = pd.DataFrame(
+        {f"{metric}/{spec}": values for metric in LBTW_METRICS for spec, values in per_task[metric].items()},
+        index=list(data.task_names),
+    )
     table.index.name = "task"
     summary["files"]["per_task"] = str(atomic_write_text(out / "per_task.csv", table.to_csv()))
     for metric, name, label in (("pr_auc", "figure1", "PR AUC"), ("roc_auc", "figure_s1", "ROC AUC")):
-        summary["files"][name] = _change_figure(pd.DataFrame(per_task[metric], index=table.index), out / f"{name}.png", label)
+        summary["files"][name] = _change_figure(
+            pd.DataFrame(per_task[metric], index=table.index), out / f"{name}.png", label
+        )
     if summary["files"]["figure1"] is None:
         summary["figures_skipped"] = "the change-vs-STL figures need STL and another method with results"
     summary["files"]["table1_md"] = str(atomic_write_text(out / "table1.md", _lbtw_markdown(summary, paper)))
@@ -130,8 +136,9 @@ def reproduce_mtregression(
     data = load_dataset("mtregression")
     batches_per_epoch = math.ceil(len(data.meta["predefined_split"]["train"]) / config.batch_size)
     base = config.replace(max_steps=steps, epochs=math.ceil(steps / batches_per_epoch))
-    runs = run_sweep(data, methods, seed_configs(base, seeds), Path(out_dir) / "runs",
-                     progress=progress, retry_failed=retry_failed)
+    runs = run_sweep(
+        data, methods, seed_configs(base, seeds), Path(out_dir) / "runs", progress=progress, retry_failed=retry_failed
+    )
     out = Path(out_dir)
     summary = {
         "steps": steps,
@@ -141,9 +148,14 @@ def reproduce_mtregression(
         "methods": {spec: _mtregression_row(records, base.log_every) for spec, records in runs.items()},
     }
     summary["claims"] = mtregression_claims(summary)
-    curves = {spec: [(step, error if error > ROUNDING_ZERO else 0.0)
-                     for step, error in zip(_logged_steps(row, base.log_every), row["loss_weight_error"])]
-              for spec, row in summary["methods"].items() if row["loss_weight_error"]}
+    curves = {
+        spec: [
+            (step, error if error > ROUNDING_ZERO else 0.0)
+            for step, error in zip(_logged_steps(row, base.log_every), row["loss_weight_error"])
+        ]
+        for spec, row in summary["methods"].items()
+        if row["loss_weight_error"]
+    }
     figure = out / "loss_weight_error.png"
     if curves:
         reports.plot_loss_weight_error(curves, figure, max_step=min(FIGURE1_STEPS, steps))
@@ -190,7 +202,9 @@ def mtregression_claims(summary: dict) -> dict[str, dict]:
     claims["slaw_test_loss_within_10pct_of_ideal"] = claim(
         slaw, value("ideal-constant", "test_normalized_loss"), lambda s, i: abs(s - i) <= 0.1 * i
     )
-    others = [value(spec, "test_normalized_loss") for spec in MTREGRESSION_SPECS if spec not in ("slaw", "ideal-constant")]
+    others = [
+        value(spec, "test_normalized_loss") for spec in MTREGRESSION_SPECS if spec not in ("slaw", "ideal-constant")
+    ]
     best_other = min((v for v in others if v is not None), default=None)
     claims["slaw_lowest_test_loss_non_oracle"] = claim(slaw, best_other, lambda s, o: s <= o)
     return claims
@@ -226,7 +240,12 @@ def run_sweep(
         settings = _run_settings(dataset, spec, configs[k])
         record = _finished_run(path, settings, retry_failed)
         if record is None:
-            record = {"method": spec, "seed_index": k, "settings": settings, **_train_once(dataset, spec, configs[k], progress)}
+            record = {
+                "method": spec,
+                "seed_index": k,
+                "settings": settings,
+                **_train_once(dataset, spec, configs[k], progress),
+            }
             record = read_json(atomic_write_json(path, record))  # as a resumed sweep will see it
         runs[spec].append(record)
     return runs
@@ -250,8 +269,9 @@ def _train_once(dataset: MultiTaskDataset, spec: str, config: TrainConfig, progr
 
 def _run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
     """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
-    return json_plain({"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec,
-                   "config": dataclasses.asdict(config)})
+    return json_plain(
+        {"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec, "config": dataclasses.asdict(config)}
+    )
 
 
 def _finished_run(path: Path, settings: dict, retry_failed: bool) -> dict | None:
@@ -309,15 +329,20 @@ def _per_task_means(runs: dict[str, list[dict]], tasks: Sequence[str], metric: s
     """Method -> test ``metric`` per task, mean over the seeds that finished (NaN: no seed scored it)."""
     means = {}
     for spec, records in runs.items():
-        rows = [[_number(r["result"]["test"][metric].get(task)) for task in tasks] for r in records if r["status"] == "ok"]
+        rows = [
+            [_number(r["result"]["test"][metric].get(task)) for task in tasks] for r in records if r["status"] == "ok"
+        ]
         if rows:
             means[spec] = pd.DataFrame(rows, columns=list(tasks)).mean(axis=0)
     return means
 
 
 def _lbtw_row(spec: str, records: list[dict], per_task: dict, paper: dict | None) -> dict:
-    row: dict[str, Any] = {"status": _status(records), "n_runs": sum(r["status"] == "ok" for r in records),
-                           "failed_runs": _failures(records)}
+    row: dict[str, Any] = {
+        "status": _status(records),
+        "n_runs": sum(r["status"] == "ok" for r in records),
+        "failed_runs": _failures(records),
+    }
     for metric in LBTW_METRICS:
         ours, stl = per_task[metric].get(spec), per_task[metric].get("stl")
         row[f"mean_{metric}"] = None if ours is None else _number(ours.mean())
@@ -348,8 +373,12 @@ def _lbtw_markdown(summary: dict, paper: dict | None) -> str:
         reports.table1_markdown(ours, paper).rstrip(),
     ]
     notes = [f"- `{spec}`: {row['status']}" for spec, row in summary["methods"].items() if row["status"] != "ok"]
-    notes += [f"- `{spec}` seed {k}: failed: {reason}" for spec, row in summary["methods"].items()
-              if row["status"] == "ok" for k, reason in row["failed_runs"].items()]
+    notes += [
+        f"- `{spec}` seed {k}: failed: {reason}"
+        for spec, row in summary["methods"].items()
+        if row["status"] == "ok"
+        for k, reason in row["failed_runs"].items()
+    ]
     if "figures_skipped" in summary:
         notes.append(f"- figures not drawn: {summary['figures_skipped']}")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
@@ -404,14 +433,24 @@ def _mtregression_markdown(summary: dict) -> str:
         if row["status"] != "ok":
             lines.append(f"| `{spec}` | {row['status']} | – | – | – |")
             continue
-        cells = [_mean_std(row["train_normalized_loss"]), _mean_std(row["test_normalized_loss"]),
-                 _fmt(row["final_loss_weight_error"], "{:.3g}"), _fmt(row["steps_to_final_error"], "{:,}")]
+        cells = [
+            _mean_std(row["train_normalized_loss"]),
+            _mean_std(row["test_normalized_loss"]),
+            _fmt(row["final_loss_weight_error"], "{:.3g}"),
+            _fmt(row["steps_to_final_error"], "{:,}"),
+        ]
         lines.append(f"| `{spec}` | " + " | ".join(cells) + " |")
     lines += ["", "Paper claims on this run:"]
-    lines += [f"- {name}: {_fmt(claim['holds'], '{}')} (ratio {_fmt(claim['value'], '{:.3g}')})"
-              for name, claim in summary["claims"].items()]
-    lines += [f"- `{spec}` seed {k}: failed: {reason}" for spec, row in summary["methods"].items()
-              if row["status"] == "ok" for k, reason in row["failed_runs"].items()]
+    lines += [
+        f"- {name}: {_fmt(claim['holds'], '{}')} (ratio {_fmt(claim['value'], '{:.3g}')})"
+        for name, claim in summary["claims"].items()
+    ]
+    lines += [
+        f"- `{spec}` seed {k}: failed: {reason}"
+        for spec, row in summary["methods"].items()
+        if row["status"] == "ok"
+        for k, reason in row["failed_runs"].items()
+    ]
     return "\n".join(lines) + "\n"
 
 

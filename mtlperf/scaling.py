@@ -7,31 +7,41 @@ reported as a ratio to the ``constant`` of the same rounds. ``DIR/scaling.json``
 rewritten atomically after every finished case, and a rerun with the same settings
 skips the cases already there (resuming an interrupted run).
 """
+
 from __future__ import annotations
 
 import os
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
+from .cases import COMPARISONS, check_case, make_case, torchjd_available
 from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
 from .methods import parse_spec
 from .methods.base import format_spec
-from .cases import COMPARISONS, check_case, make_case, torchjd_available
-from .validation import integer_at_least
 from .timing import peak_memory_bytes, time_interleaved
+from .validation import integer_at_least
 
 REFERENCE = "constant"
 GROWTH_FROM, GROWTH_TO = 32, 128
 
 
 def run_scaling(
-    methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, device: str, out_dir: str,
-    seed: int = 0, progress: bool = True, accuracy: str | os.PathLike | None = None,
+    methods: list[str],
+    tasks: list[int],
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    device: str,
+    out_dir: str,
+    seed: int = 0,
+    progress: bool = True,
+    accuracy: str | os.PathLike | None = None,
 ) -> dict:
     """Time every method at every task count; write ``scaling.json``, ``scaling.png`` and ``scaling.md`` in ``out_dir``.
 
@@ -43,8 +53,15 @@ def run_scaling(
     accuracy_results = _accuracy_results(accuracy) if accuracy is not None else None
     dev = resolve_device(device)
     path = Path(out_dir) / "scaling.json"
-    settings = {"device": dev.type, "device_name": device_name(dev), "torch": torch.__version__,
-                "batch_size": batch_size, "steps": steps, "warmup": warmup, "seed": seed}
+    settings = {
+        "device": dev.type,
+        "device_name": device_name(dev),
+        "torch": torch.__version__,
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup": warmup,
+        "seed": seed,
+    }
     scaling = _resume(path, settings) or {**settings, "results": [], "growth_32_to_128": {}}
     scaling["notes"] = notes
     for note in notes:
@@ -68,9 +85,11 @@ def run_scaling(
 def growth(results: list[dict]) -> dict[str, float]:
     """Per method, median step time at 128 tasks over that at 32 (methods measured at both)."""
     median = {(r["method"], r["n_tasks"]): r["step_time_s"]["median"] for r in results}
-    return {spec: median[spec, GROWTH_TO] / median[spec, GROWTH_FROM]
-            for spec in dict.fromkeys(r["method"] for r in results)
-            if (spec, GROWTH_FROM) in median and (spec, GROWTH_TO) in median}
+    return {
+        spec: median[spec, GROWTH_TO] / median[spec, GROWTH_FROM]
+        for spec in dict.fromkeys(r["method"] for r in results)
+        if (spec, GROWTH_FROM) in median and (spec, GROWTH_TO) in median
+    }
 
 
 def attach_accuracy(scaling: dict, accuracy_results: list[dict]) -> None:
@@ -85,7 +104,10 @@ def attach_accuracy(scaling: dict, accuracy_results: list[dict]) -> None:
             continue
         found = trained.get((_accuracy_key(result["method"]), result["n_tasks"]))
         if found is not None:
-            result["mean_ap"] = {"pooled": found["pooled_pr_auc"]["mean"], "per_task_mean": found["mean_pr_auc"]["mean"]}
+            result["mean_ap"] = {
+                "pooled": found["pooled_pr_auc"]["mean"],
+                "per_task_mean": found["mean_pr_auc"]["mean"],
+            }
 
 
 def _accuracy_key(spec: str) -> str:
@@ -103,8 +125,16 @@ def _accuracy_results(path: str | os.PathLike) -> list[dict]:
     return results
 
 
-def _measure(specs: list[str], n_tasks: int, batch_size: int, steps: int, warmup: int, device: torch.device,
-             seed: int, progress: bool) -> Iterator[dict]:
+def _measure(
+    specs: list[str],
+    n_tasks: int,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    seed: int,
+    progress: bool,
+) -> Iterator[dict]:
     """Time ``specs`` plus ``constant`` at one task count, interleaved; yield the result of each spec."""
     from tqdm import tqdm
 
@@ -125,8 +155,9 @@ def _measure(specs: list[str], n_tasks: int, batch_size: int, steps: int, warmup
         }
 
 
-def _check(methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int,
-           seed: int) -> tuple[list[str], list[str]]:
+def _check(
+    methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, seed: int
+) -> tuple[list[str], list[str]]:
     """The specs to time (constant first, duplicates dropped) and notes on skipped ones; ValueError on bad input."""
     if isinstance(methods, str) or not methods:
         raise ValueError(f"methods must be a non-empty list of method specs, got {methods!r}")
@@ -154,11 +185,15 @@ def _resume(path: Path, settings: dict[str, Any]) -> dict | None:
         earlier = read_json(path)
         earlier["results"]
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} exists but is not a scaling result ({error}); choose another output directory") from None
+        raise ValueError(
+            f"{path} exists but is not a scaling result ({error}); choose another output directory"
+        ) from None
     different = [f"{k} {earlier.get(k)!r} there, {v!r} now" for k, v in settings.items() if earlier.get(k) != v]
     if different:
-        raise ValueError(f"{path} holds a run with other settings ({'; '.join(different)}); "
-                         f"choose another output directory or delete the file")
+        raise ValueError(
+            f"{path} holds a run with other settings ({'; '.join(different)}); "
+            f"choose another output directory or delete the file"
+        )
     return earlier
 
 

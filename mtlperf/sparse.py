@@ -4,6 +4,7 @@ ECFP vectors are about 2% ones, so the first layer of a network reads them as
 ``sum of the weight columns of the set bits`` (an embedding bag) instead of a
 dense matrix product; :class:`SparseBits` is the batch type that carries them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class SparseBits:
     def device(self) -> torch.device:
         return self.indices.device
 
-    def to(self, device: torch.device | str) -> "SparseBits":
+    def to(self, device: torch.device | str) -> SparseBits:
         return SparseBits(self.indices.to(device), self.offsets.to(device), self.n_bits)
 
     def to_dense(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -37,7 +38,7 @@ class SparseBits:
         return dense
 
     @classmethod
-    def from_dense(cls, dense: torch.Tensor) -> "SparseBits":
+    def from_dense(cls, dense: torch.Tensor) -> SparseBits:
         rows, cols = (dense != 0).nonzero(as_tuple=True)
         counts = torch.bincount(rows, minlength=dense.shape[0])
         offsets = torch.cumsum(counts, 0) - counts

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import statistics
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 
@@ -33,7 +34,10 @@ def time_step(case: Case, steps: int, warmup: int) -> dict[str, Any]:
 
 
 def time_interleaved(
-    cases: dict[str, Case], steps: int, warmup: int, on_round: Callable[[], None] | None = None,
+    cases: dict[str, Case],
+    steps: int,
+    warmup: int,
+    on_round: Callable[[], None] | None = None,
 ) -> dict[str, list[float]]:
     """Warm every case up, then time ``steps`` rounds of one step of each case in turn (``on_round`` after each).
 

@@ -9,13 +9,15 @@ Without validation rows the last state is kept.
 Strategies train one network per task and take task k's metrics from run k
 (Liu, Liang & Gitter 2019, appendix): ``stl``, ``finetune`` and ``rmtl-per-task`` (LBTW's "RMTL").
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,7 +164,8 @@ def fit(
                 result = train_step(batches.inputs(rows), batches.labels(rows, columns))
             except NonFiniteLossError as error:
                 raise TrainingDiverged(
-                    f"task {names[error.task]!r} has a non-finite loss ({error.value}) at step {step + 1} (epoch {epoch})"
+                    f"task {names[error.task]!r} has a non-finite loss ({error.value}) "
+                    f"at step {step + 1} (epoch {epoch})"
                 ) from None
             loss_sum += result.losses.sum()
             if result.weights is not None:
@@ -363,8 +366,14 @@ def _per_task(batches: Batches, name: str, hp: dict, split: Split, config: Train
             model = new_model(dataset, 1, config, batches.device)
             if name == "finetune":
                 others = [t for t in range(n_tasks) if t != k]
-                pre = fit(batches, others, create_method("constant", n_tasks - 1),
-                          new_model(dataset, n_tasks - 1, config, batches.device), split, config)
+                pre = fit(
+                    batches,
+                    others,
+                    create_method("constant", n_tasks - 1),
+                    new_model(dataset, n_tasks - 1, config, batches.device),
+                    split,
+                    config,
+                )
                 copy_shared(pre.model, model)
                 steps += pre.steps
                 history[f"{task} (pretrain)"] = pre.history
@@ -379,8 +388,13 @@ def _per_task(batches: Batches, name: str, hp: dict, split: Split, config: Train
             if predictions[part] is None:
                 predictions[part] = np.full((rows.size, n_tasks, *predicted.shape[2:]), np.nan, dtype=np.float32)
             predictions[part][:, k] = predicted[:, column]
-    return {"hyperparameters": json_ready(hp), "best_epoch": best_epoch, "steps": steps, "history": history,
-            **predictions}
+    return {
+        "hyperparameters": json_ready(hp),
+        "best_epoch": best_epoch,
+        "steps": steps,
+        "history": history,
+        **predictions,
+    }
 
 
 def copy_shared(source: torch.nn.Module, target: torch.nn.Module) -> None:

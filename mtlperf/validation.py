@@ -15,7 +15,11 @@ def is_integer(value: Any) -> bool:
 
 def is_real(value: Any) -> bool:
     """A finite int or float (``True``/``False`` are not numbers here)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def integer_at_least(value: Any, minimum: int, name: str) -> int:

@@ -1,4 +1,5 @@
 """Accuracy against task count: the sweep's files, resuming, and the mean AP it hands to the scaling figure."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,7 +24,11 @@ def test_sweep_has_every_method_at_every_task_count_with_its_seed_spread(sweep):
     out, summary = sweep
     assert summary["tasks"] == [3, 6] and summary["device"] == "cpu" and summary["preset"] == "short"
     assert [(r["method"], r["n_tasks"]) for r in summary["results"]] == [
-        ("constant", 3), ("pcgrad", 3), ("constant", 6), ("pcgrad", 6)]
+        ("constant", 3),
+        ("pcgrad", 3),
+        ("constant", 6),
+        ("pcgrad", 6),
+    ]
     for r in summary["results"]:
         assert r["status"] == "ok" and r["n_runs"] == 2
         for metric in ("mean_pr_auc", "pooled_pr_auc", "mean_roc_auc"):
@@ -41,7 +46,9 @@ def test_a_rerun_resumes_without_training(sweep, monkeypatch):
         raise AssertionError("a finished run was trained again")
 
     monkeypatch.setattr(reproduce, "train", no_training)
-    assert accuracy_sweep("tox21", [3, 6], 2, out, methods=("constant", "pcgrad"), **TINY)["results"] == summary["results"]
+    assert (
+        accuracy_sweep("tox21", [3, 6], 2, out, methods=("constant", "pcgrad"), **TINY)["results"] == summary["results"]
+    )
 
 
 def test_bad_task_count_fails_before_any_training(tmp_path):
@@ -57,15 +64,22 @@ def test_tolerance_is_three_seed_spreads_and_never_below_the_floor():
 
 def test_scaling_results_get_the_mean_ap_of_their_method_whatever_the_implementation(sweep):
     _, summary = sweep
-    scaling = {"results": [{"method": m, "n_tasks": n} for m in ("pcgrad", "pcgrad:implementation=loop",
-                                                                  "torchjd-pcgrad", "lbtw") for n in (3, 6)]}
+    scaling = {
+        "results": [
+            {"method": m, "n_tasks": n}
+            for m in ("pcgrad", "pcgrad:implementation=loop", "torchjd-pcgrad", "lbtw")
+            for n in (3, 6)
+        ]
+    }
     attach_accuracy(scaling, summary["results"])
     trained = {(r["method"], r["n_tasks"]): r for r in summary["results"]}
     for result in scaling["results"]:
         if result["method"].startswith("pcgrad"):
             expected = trained["pcgrad", result["n_tasks"]]
-            assert result["mean_ap"] == {"pooled": expected["pooled_pr_auc"]["mean"],
-                                         "per_task_mean": expected["mean_pr_auc"]["mean"]}
+            assert result["mean_ap"] == {
+                "pooled": expected["pooled_pr_auc"]["mean"],
+                "per_task_mean": expected["mean_pr_auc"]["mean"],
+            }
         else:
             assert "mean_ap" not in result  # never trained: no accuracy made up for it
 

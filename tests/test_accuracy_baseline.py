@@ -5,6 +5,7 @@ seeds). Here seed 0 is trained again with the baseline's own settings, and must 
 :func:`mtlperf.accuracy.tolerance` of the baseline's mean: three seed standard deviations, as
 measured by the baseline itself, and at least 0.005 (another CPU rounds differently).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,18 @@ def pinned(request, tmp_path_factory):
     baseline = read_json(request.param)
     settings = {k: v for k, v in baseline["config"].items() if k != "device"}
     methods = list(dict.fromkeys(r["method"] for r in baseline["results"]))
-    rerun = accuracy_sweep(baseline["dataset"], baseline["tasks"], 1, tmp_path_factory.mktemp("rerun"),
-                           methods=methods, preset=baseline["preset"], device="cpu",
-                           slaw_filter=baseline["slaw_filter"], progress=False, **settings)
+    rerun = accuracy_sweep(
+        baseline["dataset"],
+        baseline["tasks"],
+        1,
+        tmp_path_factory.mktemp("rerun"),
+        methods=methods,
+        preset=baseline["preset"],
+        device="cpu",
+        slaw_filter=baseline["slaw_filter"],
+        progress=False,
+        **settings,
+    )
     return baseline, rerun
 
 
@@ -43,6 +53,8 @@ def test_every_method_lands_within_the_seed_spread_of_its_baseline(pinned):
         assert got["status"] == "ok", got["status"]
         expected = entry["mean_pr_auc"]
         if abs(got["mean_pr_auc"]["mean"] - expected["mean"]) > tolerance(expected):
-            misses.append(f"{entry['method']}: {got['mean_pr_auc']['mean']:.4f}, baseline {expected['mean']:.4f} "
-                          f"± {tolerance(expected):.4f}")
+            misses.append(
+                f"{entry['method']}: {got['mean_pr_auc']['mean']:.4f}, baseline {expected['mean']:.4f} "
+                f"± {tolerance(expected):.4f}"
+            )
     assert not misses, "; ".join(misses)

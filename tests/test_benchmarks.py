@@ -9,6 +9,7 @@ the cheap correctness check at the end. To time, grouped by task count:
 The matrix and setting come from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
 ``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the timed steps per case (default 5).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,9 @@ import os
 import pytest
 import torch
 
-from mtlperf.device import synchronize
-from mtlperf.cases import make_case
-
 from benchmarks import matrix as bench
+from mtlperf.cases import make_case
+from mtlperf.device import synchronize
 
 ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "5"))
 WARMUP = 2

@@ -1,4 +1,5 @@
 """The command line: help everywhere, method listing, train output, one-line errors, dispatch."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,27 @@ import torch
 import mtlperf.cli
 from mtlperf.cli import main
 from mtlperf.data import FetchError
-from mtlperf.train import STRATEGIES
 from mtlperf.methods import list_methods, method_class
+from mtlperf.train import STRATEGIES
 
-TINY_TRAIN = ["train", "--dataset", "tox21", "--tasks", "3", "--hidden", "32,16", "--epochs", "1",
-              "--batch-size", "256", "--max-rows", "1000", "--device", "cpu", "--quiet"]
+TINY_TRAIN = [
+    "train",
+    "--dataset",
+    "tox21",
+    "--tasks",
+    "3",
+    "--hidden",
+    "32,16",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "256",
+    "--max-rows",
+    "1000",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -59,8 +76,20 @@ def test_train_prints_the_table_and_writes_the_result_json(tmp_path, capsys):
     code, out, _ = _run([*TINY_TRAIN, "--method", "lbtw:alpha=0.5", "--out", str(out_file)], capsys)
     assert code == 0
     result = json.loads(out_file.read_text())
-    for key in ("method", "dataset", "n_tasks", "seed", "device", "device_name", "torch", "config",
-                "best_epoch", "test", "valid", "history"):
+    for key in (
+        "method",
+        "dataset",
+        "n_tasks",
+        "seed",
+        "device",
+        "device_name",
+        "torch",
+        "config",
+        "best_epoch",
+        "test",
+        "valid",
+        "history",
+    ):
         assert key in result
     assert result["method"] == "lbtw:alpha=0.5" and result["n_tasks"] == 3 and result["device"] == "cpu"
     assert result["config"]["hidden"] == [32, 16] and result["config"]["epochs"] == 1
@@ -89,8 +118,13 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, expected, capsys):
 
 def test_unknown_dataset_in_a_real_process_has_no_traceback():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "mtlperf.cli", "train", "--dataset", "nosuch"],
-                          capture_output=True, text=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "mtlperf.cli", "train", "--dataset", "nosuch"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "tox21" in done.stderr and "Traceback" not in done.stderr
 
@@ -105,13 +139,46 @@ def test_cuda_without_cuda_is_a_clear_error(capsys):
 def test_scaling_takes_specs_with_commas(monkeypatch, tmp_path, capsys):
     calls = []
     monkeypatch.setattr(mtlperf.cli, "run_scaling", lambda **kwargs: calls.append(kwargs) or {})
-    code, _, _ = _run(["scaling", "--method", "gradnorm:alpha=0.5,implementation=loop",
-                       "--methods", "constant;pcgrad", "--tasks", "32,64", "--batch-size", "8", "--steps", "2",
-                       "--warmup", "1", "--device", "cpu", "--seed", "5", "--out", str(tmp_path), "--quiet"], capsys)
+    code, _, _ = _run(
+        [
+            "scaling",
+            "--method",
+            "gradnorm:alpha=0.5,implementation=loop",
+            "--methods",
+            "constant;pcgrad",
+            "--tasks",
+            "32,64",
+            "--batch-size",
+            "8",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--device",
+            "cpu",
+            "--seed",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0
-    assert calls == [dict(methods=["gradnorm:alpha=0.5,implementation=loop", "constant", "pcgrad"], tasks=[32, 64],
-                          batch_size=8, steps=2, warmup=1, device="cpu", out_dir=str(tmp_path), seed=5,
-                          progress=False, accuracy=None)]
+    assert calls == [
+        dict(
+            methods=["gradnorm:alpha=0.5,implementation=loop", "constant", "pcgrad"],
+            tasks=[32, 64],
+            batch_size=8,
+            steps=2,
+            warmup=1,
+            device="cpu",
+            out_dir=str(tmp_path),
+            seed=5,
+            progress=False,
+            accuracy=None,
+        )
+    ]
 
 
 @pytest.mark.parametrize("failures, code", [([], 0), (["constant@128: 30% slower"], 1)])
@@ -142,7 +209,19 @@ def test_a_failed_download_is_one_line(monkeypatch, capsys):
 
 def test_reproduce_mtregression_writes_its_study(tmp_path):
     out = tmp_path / "study"
-    args = ["reproduce", "mtregression", "--seeds", "1", "--steps", "20", "--device", "cpu", "--out", str(out), "--quiet"]
+    args = [
+        "reproduce",
+        "mtregression",
+        "--seeds",
+        "1",
+        "--steps",
+        "20",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert main(args) == 0
     summary = json.loads((out / "mtregression.json").read_text())
     assert {"constant", "slaw", "pcgrad"} <= set(summary["methods"])

@@ -1,4 +1,5 @@
 """Bad input through the command line: one line on stderr, exit 2, before any work, nothing left behind."""
+
 from __future__ import annotations
 
 import gzip
@@ -141,8 +142,9 @@ NOT_JSON = [b'{"results": [', b'{"a": "\xe9"}']
 def test_gate_files_that_are_not_json_are_one_line_naming_the_file(content, tmp_path, capsys):
     path = tmp_path / "scaling.json"
     path.write_bytes(content)
-    assert_one_line_error(["gate", "--baseline", str(path), "--current", str(path)], capsys,
-                          f"baseline file {path} is not valid JSON")
+    assert_one_line_error(
+        ["gate", "--baseline", str(path), "--current", str(path)], capsys, f"baseline file {path} is not valid JSON"
+    )
 
 
 @pytest.mark.parametrize("content", NOT_JSON)
@@ -193,9 +195,26 @@ def test_blank_smiles_are_counted_with_the_invalid_ones_and_the_file_trains(tmp_
     path = tmp_path / "blanks.csv"
     path.write_text("\r\n".join([*rows, ",1,0", "not_a_smiles,0,1", " ,1,1"]) + "\r\n", encoding="utf-8-sig")
     out = tmp_path / "result.json"
-    argv = ["train", "--dataset", str(path), "--hidden", "8", "--epochs", "1", "--batch-size", "4",
-            "--fractions", "0.8,0.1,0.1", "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(out), "--quiet"]  # 8 training rows, 2 batches of 4
+    argv = [
+        "train",
+        "--dataset",
+        str(path),
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--fractions",
+        "0.8,0.1,0.1",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]  # 8 training rows, 2 batches of 4
     assert main(argv) == 0
     capsys.readouterr()
     result = json.loads(out.read_text())
@@ -216,8 +235,9 @@ def test_n_bits_and_radius_reach_the_featuriser(tmp_path, monkeypatch):
     assert dataset.inputs.n_bits == 1024 == dataset.n_inputs and dataset.meta["radius"] == 2
 
 
-@pytest.mark.parametrize("option, value", [("--n-bits", "0"), ("--n-bits", "many"), ("--n-bits", "2.5"),
-                                           ("--radius", "-1")])
+@pytest.mark.parametrize(
+    "option, value", [("--n-bits", "0"), ("--n-bits", "many"), ("--n-bits", "2.5"), ("--radius", "-1")]
+)
 def test_bad_fingerprint_options_are_one_line_before_loading(option, value, capsys, no_loading):
     assert_one_line_error(["train", "--dataset", "tox21", option, value], capsys, f"argument {option}", value)
 
@@ -264,8 +284,9 @@ def test_train_out_an_existing_directory(tmp_path, capsys, no_loading):
 def test_train_out_under_a_regular_file(tmp_path, capsys, no_loading):
     (tmp_path / "notes.txt").write_text("x")
     out = tmp_path / "notes.txt" / "runs" / "result.json"
-    assert_one_line_error([*TRAIN, "--out", str(out)], capsys,
-                          f"--out {out}: {tmp_path / 'notes.txt'} is a file, not a directory")
+    assert_one_line_error(
+        [*TRAIN, "--out", str(out)], capsys, f"--out {out}: {tmp_path / 'notes.txt'} is a file, not a directory"
+    )
     assert _files(tmp_path) == ["notes.txt"]
 
 
@@ -278,8 +299,9 @@ def test_train_out_in_an_unwritable_directory(unwritable_dir, capsys, no_loading
 def test_out_dir_given_a_regular_file(command, tmp_path, capsys, no_loading):
     out = tmp_path / "scaling.json"
     out.write_text("{}")
-    assert_one_line_error([*DIR_COMMANDS[command], "--out", str(out)], capsys,
-                          f"--out {out}: is a file, not a directory")
+    assert_one_line_error(
+        [*DIR_COMMANDS[command], "--out", str(out)], capsys, f"--out {out}: is a file, not a directory"
+    )
     assert _files(tmp_path) == ["scaling.json"] and out.read_text() == "{}"
 
 
@@ -287,13 +309,17 @@ def test_out_dir_given_a_regular_file(command, tmp_path, capsys, no_loading):
 def test_out_dir_under_a_regular_file(command, tmp_path, capsys, no_loading):
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file" / "results"
-    assert_one_line_error([*DIR_COMMANDS[command], "--out", str(out)], capsys,
-                          f"--out {out}: {tmp_path / 'file'} is a file, not a directory")
+    assert_one_line_error(
+        [*DIR_COMMANDS[command], "--out", str(out)],
+        capsys,
+        f"--out {out}: {tmp_path / 'file'} is a file, not a directory",
+    )
     assert _files(tmp_path) == ["file"]
 
 
 @pytest.mark.parametrize("command", list(DIR_COMMANDS))
 def test_out_dir_in_an_unwritable_directory(command, unwritable_dir, capsys, no_loading):
     out = f"{unwritable_dir}/results"
-    assert_one_line_error([*DIR_COMMANDS[command], "--out", out], capsys,
-                          f"--out {out}: cannot write in {unwritable_dir}")
+    assert_one_line_error(
+        [*DIR_COMMANDS[command], "--out", out], capsys, f"--out {out}: cannot write in {unwritable_dir}"
+    )

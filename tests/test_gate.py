@@ -9,9 +9,13 @@ from mtlperf.gate import check
 
 def scaling(ratios: dict[tuple[str, int], float], growth: dict[str, float], **settings) -> dict:
     return {
-        "device": "cpu", "batch_size": 256, **settings,
-        "results": [{"method": m, "n_tasks": t, "ratio_to_constant": r, "step_time_s": {"median": r}}
-                    for (m, t), r in ratios.items()],
+        "device": "cpu",
+        "batch_size": 256,
+        **settings,
+        "results": [
+            {"method": m, "n_tasks": t, "ratio_to_constant": r, "step_time_s": {"median": r}}
+            for (m, t), r in ratios.items()
+        ],
         "growth_32_to_128": growth,
     }
 
@@ -22,22 +26,28 @@ def write(tmp_path):
         path = tmp_path / name
         path.write_text(data if isinstance(data, str) else json.dumps(data))
         return str(path)
+
     return write
 
 
-BASE = scaling({("constant", 32): 1.0, ("pcgrad", 32): 3.0, ("pcgrad", 128): 10.0, ("slaw", 128): 1.1},
-               {"pcgrad": 12.0, "constant": 1.4})
+BASE = scaling(
+    {("constant", 32): 1.0, ("pcgrad", 32): 3.0, ("pcgrad", 128): 10.0, ("slaw", 128): 1.1},
+    {"pcgrad": 12.0, "constant": 1.4},
+)
 
 
 def test_within_the_margin_passes(write):
-    current = scaling({("constant", 32): 1.0, ("pcgrad", 32): 3.29, ("pcgrad", 128): 9.0, ("slaw", 128): 1.2},
-                      {"pcgrad": 13.1, "constant": 1.3})
+    current = scaling(
+        {("constant", 32): 1.0, ("pcgrad", 32): 3.29, ("pcgrad", 128): 9.0, ("slaw", 128): 1.2},
+        {"pcgrad": 13.1, "constant": 1.3},
+    )
     assert check(write("base.json", BASE), write("cur.json", current), 0.10) == []
 
 
 def test_a_ratio_or_a_growth_beyond_the_margin_fails_and_names_it(write):
-    current = scaling({("pcgrad", 32): 3.0, ("pcgrad", 128): 11.5, ("slaw", 128): 1.1},
-                      {"pcgrad": 12.0, "constant": 1.6})
+    current = scaling(
+        {("pcgrad", 32): 3.0, ("pcgrad", 128): 11.5, ("slaw", 128): 1.1}, {"pcgrad": 12.0, "constant": 1.6}
+    )
     failures = check(write("base.json", BASE), write("cur.json", current), 0.10)
     assert len(failures) == 2
     assert "pcgrad at 128 tasks" in failures[0] and "+15%" in failures[0]

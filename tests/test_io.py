@@ -1,4 +1,5 @@
 """Atomic result files: a failed write leaves no temporary file and names the path; output paths checked up front."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The paper trains 9,900 steps: GradNorm's loss-weight error reaches 10x below Constant's only
 later, so that claim is checked at full length in ``test_paper_accuracy.py`` (``pytest -m paper``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,9 @@ def study(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny network on a shared machine: threads only contend
     try:
-        return reproduce_mtregression(1, tmp_path_factory.mktemp("claims"), steps=STEPS, device="cpu",
-                                      progress=False, methods=METHODS)
+        return reproduce_mtregression(
+            1, tmp_path_factory.mktemp("claims"), steps=STEPS, device="cpu", progress=False, methods=METHODS
+        )
     finally:
         torch.set_num_threads(threads)
 

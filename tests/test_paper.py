@@ -1,4 +1,5 @@
 """The papers' tables shipped in mtlperf.paper: complete, internally consistent, loadable."""
+
 from __future__ import annotations
 
 import math

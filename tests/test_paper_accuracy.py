@@ -7,6 +7,7 @@ They take hours on a CPU, so they run only when selected with ``-m paper`` (or `
 runs are resumable and kept in ``$MTLPERF_PAPER_DIR`` (default: ``<cache dir>/paper-runs``), so a
 rerun only checks. Without the PCBA file the PCBA tests skip, saying how to get it.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,13 +68,16 @@ def test_pcba_per_task_pr_auc_ranks_like_table_s2(pcba_study, spec):
     assert ours.corr(paper.reindex(ours.index), method="spearman") >= 0.8
 
 
-@pytest.mark.parametrize("claim", [
-    "slaw_error_10x_below_constant",
-    "slaw_error_10x_below_dwa",
-    "gradnorm_error_10x_below_constant",
-    "gradnorm_error_10x_below_dwa",
-    "slaw_faster_than_gradnorm",
-    "slaw_test_loss_within_10pct_of_ideal",
-])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "slaw_error_10x_below_constant",
+        "slaw_error_10x_below_dwa",
+        "gradnorm_error_10x_below_constant",
+        "gradnorm_error_10x_below_dwa",
+        "slaw_faster_than_gradnorm",
+        "slaw_test_loss_within_10pct_of_ideal",
+    ],
+)
 def test_mtregression_claims_hold_at_full_length(mtregression_study, claim):
     assert mtregression_study["claims"][claim]["holds"], mtregression_study["claims"][claim]

@@ -1,4 +1,5 @@
 """Figures and markdown tables of mtlperf.reports, built from result dicts only."""
+
 from __future__ import annotations
 
 import struct
@@ -44,14 +45,26 @@ def make_scaling(with_ap: bool = False) -> dict:
     for method, cost in per_task_cost.items():
         for n in TASK_COUNTS:
             median = 0.01 + cost * n
-            result = {"method": method, "implementation": "batched" if method == "gradnorm" else None, "n_tasks": n,
-                      "step_time_s": {"median": median, "min": 0.9 * median, "max": 1.2 * median},
-                      "ratio_to_constant": median / (0.01 + 0.0001 * n), "peak_memory_bytes": 3 * 2**20 * n}
+            result = {
+                "method": method,
+                "implementation": "batched" if method == "gradnorm" else None,
+                "n_tasks": n,
+                "step_time_s": {"median": median, "min": 0.9 * median, "max": 1.2 * median},
+                "ratio_to_constant": median / (0.01 + 0.0001 * n),
+                "peak_memory_bytes": 3 * 2**20 * n,
+            }
             if with_ap:
                 result["mean_ap"] = {"pooled": 0.3 - n / 1000, "per_task_mean": 0.2 - n / 1000}
             results.append(result)
-    return {"device": "cpu", "device_name": "x86_64", "torch": "2.13.0", "batch_size": 40000, "steps": 5,
-            "results": results, "growth_32_to_128": {"constant": 1.5, "slaw": 1.6, "gradnorm": 9.5}}
+    return {
+        "device": "cpu",
+        "device_name": "x86_64",
+        "torch": "2.13.0",
+        "batch_size": 40000,
+        "steps": 5,
+        "results": results,
+        "growth_32_to_128": {"constant": 1.5, "slaw": 1.6, "gradnorm": 9.5},
+    }
 
 
 def test_plot_scaling_draws_one_log_scale_line_per_method(tmp_path, saved_figures):
@@ -101,14 +114,17 @@ def test_scaling_markdown_marks_absent_values():
     assert "| `constant` | – | 192.0 | 288.0 | 384.0 |" in text
 
 
-@pytest.mark.parametrize("break_it, named", [
-    (lambda s: s.pop("device"), "device"),
-    (lambda s: s["results"][2].pop("step_time_s"), "step_time_s"),
-    (lambda s: s["results"][0]["step_time_s"].pop("max"), "max"),
-    (lambda s: s["results"][1].pop("ratio_to_constant"), "ratio_to_constant"),
-    (lambda s: s["results"].append(dict(s["results"][0])), "two results for 'constant' at 32 tasks"),
-    (lambda s: s["results"][0]["step_time_s"].update(min=1.0), "min <= median <= max"),
-])
+@pytest.mark.parametrize(
+    "break_it, named",
+    [
+        (lambda s: s.pop("device"), "device"),
+        (lambda s: s["results"][2].pop("step_time_s"), "step_time_s"),
+        (lambda s: s["results"][0]["step_time_s"].pop("max"), "max"),
+        (lambda s: s["results"][1].pop("ratio_to_constant"), "ratio_to_constant"),
+        (lambda s: s["results"].append(dict(s["results"][0])), "two results for 'constant' at 32 tasks"),
+        (lambda s: s["results"][0]["step_time_s"].update(min=1.0), "min <= median <= max"),
+    ],
+)
 def test_bad_scaling_input_is_a_value_error_naming_the_problem(tmp_path, break_it, named):
     scaling = make_scaling()
     break_it(scaling)
@@ -134,7 +150,9 @@ def test_change_vs_stl_annotates_the_count_of_negative_differences(tmp_path, sav
 
 
 def test_change_vs_stl_counts_only_tasks_that_have_both_values(tmp_path):
-    per_task = pd.DataFrame({"stl": [0.5, 0.5, np.nan, 0.5], "lbtw": [0.4, np.nan, 0.1, 0.6], "constant": [0.5, 0.4, 0.2, 0.4]})
+    per_task = pd.DataFrame(
+        {"stl": [0.5, 0.5, np.nan, 0.5], "lbtw": [0.4, np.nan, 0.1, 0.6], "constant": [0.5, 0.4, 0.2, 0.4]}
+    )
     assert reports.plot_change_vs_stl(per_task, tmp_path / "c.png") == {"lbtw": 1, "constant": 2}
 
 
@@ -155,20 +173,25 @@ def test_change_vs_stl_rejects_frames_without_stl_or_methods(tmp_path):
 
 
 def test_table1_markdown_sets_the_paper_beside_ours_with_differences():
-    ours = {"stl": {"mean_pr_auc": 0.2301, "nt_pr_auc": None, "mean_roc_auc": 0.8, "nt_roc_auc": None},
-            "lbtw:alpha=0.5": {"mean_pr_auc": 0.26, "nt_pr_auc": 40, "mean_roc_auc": 0.85, "nt_roc_auc": 14},
-            "slaw": {"mean_pr_auc": 0.25, "nt_pr_auc": 44, "mean_roc_auc": 0.86, "nt_roc_auc": 12}}
+    ours = {
+        "stl": {"mean_pr_auc": 0.2301, "nt_pr_auc": None, "mean_roc_auc": 0.8, "nt_roc_auc": None},
+        "lbtw:alpha=0.5": {"mean_pr_auc": 0.26, "nt_pr_auc": 40, "mean_roc_auc": 0.85, "nt_roc_auc": 14},
+        "slaw": {"mean_pr_auc": 0.25, "nt_pr_auc": 44, "mean_roc_auc": 0.86, "nt_roc_auc": 12},
+    }
     text = reports.table1_markdown(ours, paper.lbtw_summary())
     lines = text.splitlines()
     assert len(lines) == 2 + len(ours)
     assert lines[2] == "| `stl` | 0.230 | 0.232 | -0.002 | – | – | – | 0.800 | 0.799 | +0.001 | – | – | – |"
-    assert lines[3] == ("| `lbtw:alpha=0.5` | 0.260 | 0.253 | +0.007 | 40 | 42 | -2 "
-                        "| 0.850 | 0.863 | -0.013 | 14 | 11 | +3 |")
+    assert lines[3] == (
+        "| `lbtw:alpha=0.5` | 0.260 | 0.253 | +0.007 | 40 | 42 | -2 | 0.850 | 0.863 | -0.013 | 14 | 11 | +3 |"
+    )
     assert lines[4] == "| `slaw` | 0.250 | – | – | 44 | – | – | 0.860 | – | – | 12 | – | – |"
 
 
 def test_table1_markdown_without_the_paper_has_our_columns_only():
-    text = reports.table1_markdown({"constant": {"mean_pr_auc": 0.241, "nt_pr_auc": 48, "mean_roc_auc": 0.857, "nt_roc_auc": 13}})
+    text = reports.table1_markdown(
+        {"constant": {"mean_pr_auc": 0.241, "nt_pr_auc": 48, "mean_roc_auc": 0.857, "nt_roc_auc": 13}}
+    )
     assert text.splitlines()[0] == "| method | Mean PR AUC | # NT (PR AUC) | Mean ROC AUC | # NT (ROC AUC) |"
     assert text.splitlines()[2] == "| `constant` | 0.241 | 48 | 0.857 | 13 |"
 
@@ -182,9 +205,11 @@ def test_table1_markdown_names_missing_keys():
 
 def test_loss_weight_error_plots_log_scale_up_to_max_step(tmp_path, saved_figures):
     steps = np.arange(0, 3000, 100)
-    curves = {"slaw": [(s, 5.0 * np.exp(-s / 300) + 0.01) for s in steps],
-              "gradnorm": [(s, 5.0 * np.exp(-s / 900) + 0.01) for s in steps],
-              "ideal-constant": [(s, 0.0) for s in steps]}
+    curves = {
+        "slaw": [(s, 5.0 * np.exp(-s / 300) + 0.01) for s in steps],
+        "gradnorm": [(s, 5.0 * np.exp(-s / 900) + 0.01) for s in steps],
+        "ideal-constant": [(s, 0.0) for s in steps],
+    }
     path = reports.plot_loss_weight_error(curves, tmp_path / "lwe.png", max_step=2000)
     assert png_size(path) == pixels((reports.PANEL_SIZE[0] + reports.LEGEND_WIDTH, reports.PANEL_SIZE[1]))
     (axis,) = saved_figures[0].axes
@@ -195,11 +220,14 @@ def test_loss_weight_error_plots_log_scale_up_to_max_step(tmp_path, saved_figure
     assert axis.get_xlim() == (0, 2000)
 
 
-@pytest.mark.parametrize("curves, named", [
-    ({}, "non-empty dict"),
-    ({"slaw": [(0, 1.0, 2.0)]}, "curve of 'slaw'"),
-    ({"slaw": []}, "curve of 'slaw'"),
-])
+@pytest.mark.parametrize(
+    "curves, named",
+    [
+        ({}, "non-empty dict"),
+        ({"slaw": [(0, 1.0, 2.0)]}, "curve of 'slaw'"),
+        ({"slaw": []}, "curve of 'slaw'"),
+    ],
+)
 def test_loss_weight_error_rejects_bad_curves(tmp_path, curves, named):
     with pytest.raises(ValueError, match=named):
         reports.plot_loss_weight_error(curves, tmp_path / "lwe.png")

@@ -1,4 +1,5 @@
 """Study sweeps: every output file with its schema, resuming, and failures recorded beside kept results."""
+
 from __future__ import annotations
 
 import json
@@ -82,9 +83,14 @@ def fake_train(calls: list, fail: dict | None = None):
         if fail and spec in fail:
             raise fail[spec]
         rng = np.random.default_rng(len(spec) + config.seed)
-        return {"method": spec, "seed": config.seed, "test": {
-            metric: {task: float(rng.uniform(0.1, 0.9)) for task in dataset.task_names}
-            for metric in ("pr_auc", "roc_auc")}}
+        return {
+            "method": spec,
+            "seed": config.seed,
+            "test": {
+                metric: {task: float(rng.uniform(0.1, 0.9)) for task in dataset.task_names}
+                for metric in ("pr_auc", "roc_auc")
+            },
+        }
 
     return run
 
@@ -96,7 +102,9 @@ def test_lbtw_writes_every_file_with_the_table1_schema(lbtw_dir):
     out, summary = lbtw_dir
     for name in ("table1.md", "table1.json", "per_task.csv", "figure1.png", "figure_s1.png"):
         assert (out / name).stat().st_size > 0, name
-    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(f"{run_file_stem(s)}__seed0.json" for s in LBTW_SPECS)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        f"{run_file_stem(s)}__seed0.json" for s in LBTW_SPECS
+    )
     table = json.loads((out / "table1.json").read_text())
     assert table["methods"].keys() == set(LBTW_SPECS) and table["n_tasks"] == TOX21_TASKS
     assert table["compared_with_paper"] is False and table["dataset"] == "tox21"
@@ -147,16 +155,20 @@ def test_changed_settings_train_again_and_an_interrupted_sweep_resumes(tmp_path,
         reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     done = [spec for spec, _ in calls[:-1]]
     assert done == list(LBTW_SPECS[: LBTW_SPECS.index("rmtl-per-task")])
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(f"{run_file_stem(s)}__seed0.json" for s in done)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+        f"{run_file_stem(s)}__seed0.json" for s in done
+    )
     calls.clear()
     monkeypatch.setattr(reproduce, "train", fake_train(calls))
     reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
-    assert [spec for spec, _ in calls] == list(LBTW_SPECS[len(done):])
+    assert [spec for spec, _ in calls] == list(LBTW_SPECS[len(done) :])
     calls.clear()
     reproduce_lbtw("tox21", TOX21_TASKS, 2, tmp_path, **TINY)  # a second seed: only its runs are new
     assert calls == [(spec, 124) for spec in LBTW_SPECS]
     calls.clear()
-    reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **{**TINY, "device": "auto" if not torch.cuda.is_available() else "cpu"})
+    reproduce_lbtw(
+        "tox21", TOX21_TASKS, 1, tmp_path, **{**TINY, "device": "auto" if not torch.cuda.is_available() else "cpu"}
+    )
     assert calls == []  # "auto" names the device it resolves to
     reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **{**TINY, "epochs": 2})
     assert len(calls) == len(LBTW_SPECS)
@@ -178,7 +190,8 @@ def test_a_failing_method_is_recorded_and_the_others_are_kept(tmp_path, monkeypa
     assert f"`gradnorm:alpha=0.5`: failed: diverged: {reason}" in markdown
     assert "`lbtw:alpha=0.1`: failed: RuntimeError: out of memory" in markdown
     assert set(pd.read_csv(tmp_path / "per_task.csv", index_col="task").columns) == {
-        f"{m}/{s}" for m in ("pr_auc", "roc_auc") for s in kept}
+        f"{m}/{s}" for m in ("pr_auc", "roc_auc") for s in kept
+    }
     assert (tmp_path / "figure1.png").is_file()
     calls.clear()  # failures are results too: a rerun keeps them unless asked to retry
     reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
@@ -251,8 +264,11 @@ def test_mtregression_writes_the_figure_table_and_json_schema(mtr_dir):
     constant_error = loss_weight_error(np.ones(10), ideal_weights(np.arange(1, 11)))
     assert data["methods"]["constant"]["final_loss_weight_error"] == pytest.approx(constant_error)
     assert data["methods"]["ideal-constant"]["final_loss_weight_error"] == pytest.approx(0, abs=1e-12)
-    assert set(data["claims"]) >= {"slaw_error_10x_below_constant", "slaw_faster_than_gradnorm",
-                                   "slaw_test_loss_within_10pct_of_ideal"}
+    assert set(data["claims"]) >= {
+        "slaw_error_10x_below_constant",
+        "slaw_faster_than_gradnorm",
+        "slaw_test_loss_within_10pct_of_ideal",
+    }
     markdown = (out / "table1.md").read_text()
     assert all(f"`{spec}`" in markdown for spec in MTREGRESSION_SPECS) and "±" in markdown
 
@@ -261,7 +277,9 @@ def test_mtregression_rerun_trains_nothing_and_records_a_diverged_method(mtr_dir
     out, summary = mtr_dir
     calls = []
     monkeypatch.setattr(reproduce, "train", fake_train(calls))
-    assert reproduce_mtregression(1, out, steps=MTR_STEPS, device="cpu", progress=False)["methods"] == summary["methods"]
+    assert (
+        reproduce_mtregression(1, out, steps=MTR_STEPS, device="cpu", progress=False)["methods"] == summary["methods"]
+    )
     assert calls == []
     for run in (out / "runs").iterdir():  # the others' results, copied into a new study
         (tmp_path / "runs").mkdir(exist_ok=True)
@@ -289,11 +307,21 @@ def test_steps_to_final_error_is_the_step_after_which_the_curve_stays_within_10_
 
 def test_claims_compare_the_papers_numbers_and_say_none_when_a_method_is_missing():
     def row(error, steps, test_loss):
-        return {"final_loss_weight_error": error, "steps_to_final_error": steps,
-                "test_normalized_loss": {"mean": test_loss, "std": 0.0}}
+        return {
+            "final_loss_weight_error": error,
+            "steps_to_final_error": steps,
+            "test_normalized_loss": {"mean": test_loss, "std": 0.0},
+        }
 
-    summary = {"methods": {"constant": row(3.5, 0, 1.3), "dwa": row(3.4, 500, 1.2), "gradnorm": row(0.5, 800, 1.1),
-                           "slaw": row(0.01, 200, 1.04), "ideal-constant": row(0.0, 0, 1.0)}}
+    summary = {
+        "methods": {
+            "constant": row(3.5, 0, 1.3),
+            "dwa": row(3.4, 500, 1.2),
+            "gradnorm": row(0.5, 800, 1.1),
+            "slaw": row(0.01, 200, 1.04),
+            "ideal-constant": row(0.0, 0, 1.0),
+        }
+    }
     claims = mtregression_claims(summary)
     assert claims["slaw_error_10x_below_constant"] == {"holds": True, "value": pytest.approx(0.01 / 3.5)}
     assert claims["gradnorm_error_10x_below_dwa"]["holds"] is False

@@ -89,7 +89,11 @@ def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring
         run_scaling(["lbtw", "slaw"], [32, 64], out_dir=str(tmp_path), **SMALL)
     kept = json.loads((tmp_path / "scaling.json").read_text())["results"]
     assert [(r["method"], r["n_tasks"]) for r in kept] == [
-        ("constant", 32), ("lbtw", 32), ("slaw", 32), ("constant", 64)]
+        ("constant", 32),
+        ("lbtw", 32),
+        ("slaw", 32),
+        ("constant", 64),
+    ]
 
     fake.clear()
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 2)
@@ -141,10 +145,15 @@ def test_torchjd_row_is_skipped_with_a_note_when_torchjd_is_missing(tmp_path, fa
 
 
 def test_a_real_run_at_tiny_size(tmp_path):
-    result = run_scaling(["lbtw"], [32, 128], batch_size=16, steps=1, warmup=0, device="cpu",
-                         out_dir=str(tmp_path), progress=False)
+    result = run_scaling(
+        ["lbtw"], [32, 128], batch_size=16, steps=1, warmup=0, device="cpu", out_dir=str(tmp_path), progress=False
+    )
     assert [(r["method"], r["n_tasks"]) for r in result["results"]] == [
-        ("constant", 32), ("lbtw", 32), ("constant", 128), ("lbtw", 128)]
+        ("constant", 32),
+        ("lbtw", 32),
+        ("constant", 128),
+        ("lbtw", 128),
+    ]
     assert all(r["step_time_s"]["median"] > 0 for r in result["results"])
     assert set(result["growth_32_to_128"]) == {"constant", "lbtw"}
 
@@ -152,8 +161,17 @@ def test_a_real_run_at_tiny_size(tmp_path):
 def test_an_accuracy_file_adds_mean_ap_to_the_results_and_a_second_panel(tmp_path, fake):
     plain = run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "plain"), **SMALL)
     ap = {"pooled": 0.41, "per_task_mean": 0.35}
-    accuracy = {"results": [{"method": "lbtw", "n_tasks": 32, "status": "ok", "pooled_pr_auc": {"mean": 0.41},
-                             "mean_pr_auc": {"mean": 0.35}}]}
+    accuracy = {
+        "results": [
+            {
+                "method": "lbtw",
+                "n_tasks": 32,
+                "status": "ok",
+                "pooled_pr_auc": {"mean": 0.41},
+                "mean_pr_auc": {"mean": 0.35},
+            }
+        ]
+    }
     (tmp_path / "accuracy.json").write_text(json.dumps(accuracy))
     result = run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "with"), accuracy=tmp_path / "accuracy.json", **SMALL)
     by_method = {r["method"]: r for r in result["results"]}

@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-import mtlperf.device
 import mtlperf.cases
+import mtlperf.device
 from mtlperf.cases import make_case
 from mtlperf.timing import peak_memory_bytes, time_interleaved, time_step
 
@@ -40,7 +40,7 @@ def test_time_step_warms_up_then_times_each_step_between_two_device_syncs(sync_l
 def test_interleaving_takes_one_step_of_each_case_per_round_starting_one_case_later(sync_log):
     cases = {name: SleepCase(sync_log, 0.01 if name == "c" else 0.002, name=name) for name in "abc"}
     times = time_interleaved(cases, steps=4, warmup=0)
-    assert "".join(e for e in sync_log if e != "sync") == "abc" "bca" "cab" "abc"
+    assert "".join(e for e in sync_log if e != "sync") == "abcbcacababc"
     assert min(times["c"]) > max(times["a"] + times["b"])
     assert [len(t) for t in times.values()] == [4, 4, 4]
 

@@ -1,4 +1,5 @@
 """The training loop: every method and strategy runs, metrics are sklearn's, runs repeat exactly."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,9 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import mtlperf.train as train_module
+from mtlperf.config import PRESETS, TrainConfig
 from mtlperf.data import load_dataset
 from mtlperf.methods import list_methods, parse_spec
-from mtlperf.config import PRESETS, TrainConfig
 from mtlperf.train import STRATEGIES, TrainingDiverged, copy_shared, new_model, train
 
 TINY = TrainConfig(hidden=(32, 16), epochs=1, batch_size=256, max_rows=1200, seed=3, device="cpu")
@@ -141,8 +142,20 @@ def test_sparse_and_dense_inputs_train_alike(tox21):
 
 def test_result_has_the_documented_keys(tox21):
     result = train(tox21, "constant", TINY, progress=False)
-    for key in ("method", "dataset", "n_tasks", "seed", "device", "device_name", "torch", "config",
-                "best_epoch", "test", "valid", "history"):
+    for key in (
+        "method",
+        "dataset",
+        "n_tasks",
+        "seed",
+        "device",
+        "device_name",
+        "torch",
+        "config",
+        "best_epoch",
+        "test",
+        "valid",
+        "history",
+    ):
         assert key in result
     assert {"train_loss", "valid_mean_pr_auc", "weights"} <= set(result["history"][0])
     assert result["history"][0]["weights"] == [1.0, 1.0, 1.0]
@@ -155,15 +168,29 @@ def test_presets_carry_the_papers_settings():
     assert (slaw.batch_size, slaw.lr, slaw.clip, slaw.adam_eps, slaw.max_steps) == (304, 7e-4, 0.5, 1e-5, 9900)
     pcba = PRESETS["slaw-pcba"]
     assert (pcba.model, pcba.epochs, pcba.batch_size, pcba.lr, pcba.clip, pcba.class_weights) == (
-        "pyramidal", 100, 40_000, 3e-4, 0.5, True)
+        "pyramidal",
+        100,
+        40_000,
+        3e-4,
+        0.5,
+        True,
+    )
     assert pcba.fractions == (0.9, 0.0, 0.1)
     assert TINY.replace(epochs=7, lr=None).epochs == 7 and TINY.replace(lr=None).lr == TINY.lr
 
 
 @pytest.mark.parametrize(
     "change",
-    [{"epochs": 0}, {"batch_size": -1}, {"reduction": "sum"}, {"split": "stratified"}, {"fractions": (0.5, 0.5)},
-     {"clip": 0.0}, {"hidden": (32, 0)}, {"dropout": 1.5}],
+    [
+        {"epochs": 0},
+        {"batch_size": -1},
+        {"reduction": "sum"},
+        {"split": "stratified"},
+        {"fractions": (0.5, 0.5)},
+        {"clip": 0.0},
+        {"hidden": (32, 0)},
+        {"dropout": 1.5},
+    ],
 )
 def test_bad_configuration_is_a_clear_value_error(change):
     with pytest.raises(ValueError, match=next(iter(change)).split("_")[0]):
@@ -178,6 +205,7 @@ def test_unknown_method_or_hyperparameter_names_the_choices(tox21):
 
 
 # MTRegression (SLAW paper): the weights that balance the tasks are known, so methods can be checked.
+
 
 @pytest.fixture(scope="module")
 def mtregression():

@@ -5,6 +5,7 @@
 Molecular graphs: ``cached_graphs(smiles, molecule_filter=None)`` -> (:class:`PackedGraphs`, reason codes);
 task relation graphs: :class:`TaskGraph` and its builders; ``read_chembl_string(directory)``.
 """
+
 from __future__ import annotations
 
 from .catalogue import list_datasets, load_dataset, load_molecule_csv

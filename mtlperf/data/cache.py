@@ -1,11 +1,12 @@
 """Where downloaded files and computed features live, and how they are written safely."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

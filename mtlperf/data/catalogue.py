@@ -1,11 +1,13 @@
 """``load_dataset``: the named data sets (embedded, PCBA, generators) or any multi-task CSV."""
+
 from __future__ import annotations
 
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -12,6 +12,7 @@ their ``chembl_gen.py``/``transform.py`` write them:
 ``rdkit_molecule.pkl`` may be there too; it is never read: unpickling runs whatever the file
 says, and the SMILES carry the same molecules.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ Whatever is wrong with a file (unreadable, damaged gzip, not UTF-8, empty, a row
 with more or fewer cells than the header, a duplicated column, a bad label) is one
 ``ValueError`` naming the file and, where there is one, the line and the column.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,10 +15,10 @@ import gzip
 import io
 import os
 import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd

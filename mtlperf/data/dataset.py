@@ -1,8 +1,10 @@
 """The one data type every other module reads: inputs, labels with NaN for missing, task names."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +52,7 @@ class MultiTaskDataset:
         """Width of one input: the fingerprint length or the dense feature count."""
         return self.inputs.n_bits if isinstance(self.inputs, PackedFingerprints) else int(self.inputs.shape[1])
 
-    def subset(self, rows: Sequence[int] | np.ndarray) -> "MultiTaskDataset":
+    def subset(self, rows: Sequence[int] | np.ndarray) -> MultiTaskDataset:
         """These rows, in this order; ``meta`` is copied except a ``predefined_split`` (its indices no longer apply)."""
         rows = np.asarray(rows, dtype=np.int64)
         inputs = self.inputs.take(rows) if isinstance(self.inputs, PackedFingerprints) else self.inputs[rows]

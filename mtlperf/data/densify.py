@@ -6,6 +6,7 @@ labels or fewer than ``min_per_class`` positives or negatives. The authors' scri
 against every scored pair of ``filtered_task_score.tsv``, before any score threshold: pass the
 unthresholded graph to do the same.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

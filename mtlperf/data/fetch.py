@@ -1,4 +1,5 @@
 """Downloading DeepChem's PCBA-128 file into the cache, verified before it is put in place."""
+
 from __future__ import annotations
 
 import gzip

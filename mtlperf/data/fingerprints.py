@@ -4,15 +4,16 @@ Defaults follow SLAW (Crawshaw & Kosecka, PCBA experiments): "featurized as a 20
 binary vector using RDKit to compute ECFP features (radius 4)". LBTW (Liu et al. 2019) used
 1024 bits: ``n_bits=1024``.
 """
+
 from __future__ import annotations
 
 import itertools
 import multiprocessing
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -68,7 +69,7 @@ class PackedFingerprints:
         positions = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - offsets, counts)
         return self.indices[positions], offsets
 
-    def take(self, rows: Sequence[int] | np.ndarray) -> "PackedFingerprints":
+    def take(self, rows: Sequence[int] | np.ndarray) -> PackedFingerprints:
         """The fingerprints of ``rows``, in that order, as a new PackedFingerprints."""
         indices, offsets = self._gather(rows)
         return PackedFingerprints(np.append(offsets, indices.size).astype(np.int64), indices, self.n_bits)

@@ -10,24 +10,30 @@ embedded: it is dropped and counted, like an invalid SMILES, where the authors' 
 Many graphs are stored as one CSR-like pack (:class:`PackedGraphs`): ToxCast's 8,615
 molecules take 0.2 MB on disk (half their CSV), their cold featurisation a few seconds.
 """
+
 from __future__ import annotations
 
 import functools
 import multiprocessing
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from ..graph_batch import GraphBatch, N_BOND_DIRECTIONS, N_CHIRAL_TAGS
+from ..graph_batch import N_BOND_DIRECTIONS, N_CHIRAL_TAGS, GraphBatch
 from ..io import atomic_write_bytes
 from .cache import cache_dir, strings_digest
-from .molecule_filter import DROP_REASONS, INVALID_SMILES, KEPT, OUTSIDE_VOCABULARY, chembl_string_filter
-from .molecule_filter import check_molecule_filter
+from .molecule_filter import (
+    DROP_REASONS,
+    INVALID_SMILES,
+    OUTSIDE_VOCABULARY,
+    check_molecule_filter,
+    chembl_string_filter,
+)
 
 _CACHE_FORMAT = 1
 _PARALLEL_FROM = 20_000  # below this, starting worker processes costs more than it saves
@@ -88,7 +94,7 @@ class PackedGraphs:
             raise ValueError(f"row index out of range for {len(self)} graphs")
         return rows % max(len(self), 1)
 
-    def take(self, rows: Sequence[int] | np.ndarray) -> "PackedGraphs":
+    def take(self, rows: Sequence[int] | np.ndarray) -> PackedGraphs:
         """The graphs of ``rows``, in that order, as a new PackedGraphs."""
         rows = self._rows(rows)
         atom_positions, atom_counts = _ragged(self.atom_offsets, rows)

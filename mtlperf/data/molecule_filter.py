@@ -8,6 +8,7 @@ LARGEST FRAGMENT: the SMILES is split at '.', each species re-parsed, the first 
 most (heavy) atoms kept; drop it when it has <= 2 atoms; keep ``50 <= MolWt <= 900``
 (RDKit's average molecular weight, implicit hydrogens included). That is what runs here.
 """
+
 from __future__ import annotations
 
 MOLECULE_FILTERS = ("chembl-string",)

@@ -6,6 +6,7 @@ tasks that differ only in scale, so the ideal loss weights are known.
 
 Ideal weights ``w*_i = T sigma_i^-2 / sum_j sigma_j^-2`` (6.453, 1.613, 0.717, ... for T = 10).
 """
+
 from __future__ import annotations
 
 import numpy as np

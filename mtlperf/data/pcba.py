@@ -3,6 +3,7 @@
 The 437,929-molecule file is not shipped; :func:`mtlperf.data.fetch.fetch_pcba` downloads it
 into the cache dir, where :func:`find_pcba_file` looks for it.
 """
+
 from __future__ import annotations
 
 import os

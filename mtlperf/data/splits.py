@@ -1,9 +1,10 @@
 """Train / validation / test index arrays: random, Bemis-Murcko scaffold, or the data set's own."""
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -80,7 +81,6 @@ def split_dataset(
     return scaffold_split(dataset.smiles, fractions)
 
 
-
 @dataclass(frozen=True)
 class Split:
     """Train, validation and test row indices."""
@@ -89,7 +89,7 @@ class Split:
     valid: np.ndarray
     test: np.ndarray
 
-    def labelled_for(self, labels: np.ndarray, task: int) -> "Split":
+    def labelled_for(self, labels: np.ndarray, task: int) -> Split:
         """Only the rows that carry task ``task``'s label."""
 
         def keep(rows: np.ndarray) -> np.ndarray:

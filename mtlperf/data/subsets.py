@@ -1,4 +1,5 @@
 """Keeping the first K tasks, SLAW's molecule filter, and dropping rows with no label left."""
+
 from __future__ import annotations
 
 from dataclasses import replace

@@ -17,6 +17,7 @@ Labels: task t scores ``z_t = X w_t / sd(X w_t) + noise * N(0, 1)`` with ``w_t``
 ``1 - pos_t`` quantile are positive; each label is missing with probability ``miss_t``;
 ``pos_t`` and ``miss_t`` are real PCBA's (``embedded/pcba_task_stats.tsv``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

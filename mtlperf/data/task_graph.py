@@ -17,12 +17,13 @@ protein with itself, and their ``defaultdict`` gives 0 for the pair. With one pr
 (96% of their tasks) such tasks are unrelated there unless the two proteins also score; the
 ``same_target_score=0`` option reproduces that.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -98,7 +99,7 @@ class TaskGraph:
             summary["weight"] = {"min": float(self.weights.min()), "max": float(self.weights.max())}
         return summary
 
-    def threshold(self, min_weight: float) -> "TaskGraph":
+    def threshold(self, min_weight: float) -> TaskGraph:
         """The edges of weight >= ``min_weight`` (the authors drop ``score < threshold``, 0.1 in their scripts)."""
         if self.weights is None:
             raise ValueError("threshold needs a weighted graph; this one has no weights")
@@ -106,7 +107,7 @@ class TaskGraph:
         keep = weights >= min_weight
         return task_graph(self.task_names, pairs[keep], weights[keep])
 
-    def subgraph(self, tasks: Sequence[int]) -> "TaskGraph":
+    def subgraph(self, tasks: Sequence[int]) -> TaskGraph:
         """The graph among ``tasks`` (indices, in their new order), e.g. the first K tasks of a data set."""
         tasks = np.asarray(tasks, dtype=np.int64).reshape(-1)
         if tasks.size and (tasks.min() < 0 or tasks.max() >= self.n_tasks):

@@ -14,14 +14,15 @@ order given. ``chunk_size`` is the number of tasks differentiated at once by the
 batched implementation (0 = all); it bounds the memory to about
 ``2 * chunk_size * n_parameters`` numbers.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 
-from ..validation import is_integer, require
 from ..models.parts import LinearIO
+from ..validation import is_integer, require
 from .linear_layers import cotangents_are_smaller, covers, linear_layer_gradient_norms, linear_layers_gramian
 
 IMPLEMENTATIONS = ("batched", "loop")
@@ -85,7 +86,7 @@ def task_gramian(
     for a, tasks_a in enumerate(chunks):
         rows_a = _batched_rows(losses, params, tasks_a)
         gramian[tasks_a, tasks_a] = _products(rows_a, rows_a)
-        for tasks_b in chunks[a + 1:]:  # recomputed rather than stored: memory stays at two chunks
+        for tasks_b in chunks[a + 1 :]:  # recomputed rather than stored: memory stays at two chunks
             block = _products(rows_a, _batched_rows(losses, params, tasks_b))
             gramian[tasks_a, tasks_b] = block
             gramian[tasks_b, tasks_a] = block.T
@@ -172,7 +173,7 @@ def backward_split(
         return
     offset = 0
     for param in shared:
-        piece = shared_gradient[offset:offset + param.numel()].view_as(param)
+        piece = shared_gradient[offset : offset + param.numel()].view_as(param)
         offset += param.numel()
         if param.grad is None:
             param.grad = piece.clone()

@@ -19,9 +19,10 @@ computed by the same functions (:func:`linear_layer_gradient_norms`, GradNorm's 
 Holding the cotangents costs ``T·B·Σ out`` numbers against ``T·P`` for J, so
 :func:`cotangents_are_smaller` decides when this path pays (batch smaller than the inputs).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,7 +97,9 @@ def output_cotangents(losses: torch.Tensor, outputs: list[torch.Tensor], chunk_s
         return list(torch.autograd.grad(losses, outputs, eye, retain_graph=True, is_grads_batched=True))
     deltas = [out.new_empty(n_tasks, *out.shape) for out in outputs]
     for start in range(0, n_tasks, size):
-        chunk = torch.autograd.grad(losses, outputs, eye[start : start + size], retain_graph=True, is_grads_batched=True)
+        chunk = torch.autograd.grad(
+            losses, outputs, eye[start : start + size], retain_graph=True, is_grads_batched=True
+        )
         for delta, part in zip(deltas, chunk):
             delta[start : start + size] = part
     return deltas
@@ -158,7 +161,7 @@ def _weight_gradient_blocks(layer_input: torch.Tensor | SparseBits, delta: torch
         return
     hidden = layer_input.detach().reshape(-1, n_in)
     for first in range(0, n_in, width):
-        yield torch.matmul(hidden[:, first:first + width].T, delta).flatten(1)
+        yield torch.matmul(hidden[:, first : first + width].T, delta).flatten(1)
 
 
 def _dense_input(layer_input: torch.Tensor | SparseBits, dtype: torch.dtype) -> torch.Tensor:

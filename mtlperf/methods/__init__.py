@@ -3,6 +3,7 @@
 Every module in this package that defines a method registers it on import;
 ``list_methods()`` and ``create_method()`` are the way in.
 """
+
 import importlib
 import pkgutil
 

@@ -10,7 +10,8 @@ the shared parameters (then every fast path is off; the results are the same).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -50,16 +51,12 @@ class WeightingMethod:
         unknown = sorted(set(hyperparameters) - set(self.defaults))
         if unknown:
             valid = ", ".join(sorted(self.defaults)) or "none"
-            raise ValueError(
-                f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; valid: {valid}"
-            )
+            raise ValueError(f"{self.name}: unknown hyperparameter(s) {', '.join(unknown)}; valid: {valid}")
         self.n_tasks = int(n_tasks)
         self.hparams = {**self.defaults, **hyperparameters}
         self.step = 0
 
-    def backward(
-        self, losses: torch.Tensor, parts: ModelParts | Sequence[torch.Tensor]
-    ) -> torch.Tensor | None:
+    def backward(self, losses: torch.Tensor, parts: ModelParts | Sequence[torch.Tensor]) -> torch.Tensor | None:
         """Fill ``.grad`` with this method's update; return the weights applied (detached) or None.
 
         ``parts``: the :class:`ModelParts` of the forward that computed ``losses``, or the shared

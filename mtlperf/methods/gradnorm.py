@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import WeightingMethod, weighted_backward
-from ..validation import is_real, require
-from .registry import register
 from ..gradients.jacobian import check_chunk_size, check_implementation, task_gradient_norms
+from ..validation import is_real, require
+from .base import WeightingMethod, weighted_backward
+from .registry import register
 
 
 @register

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import WeightingMethod, weighted_backward
 from ..validation import is_real, require
+from .base import WeightingMethod, weighted_backward
 from .registry import register
 
 

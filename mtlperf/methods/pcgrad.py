@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
+from ..gradients.jacobian import backward_split, check_chunk_size, check_implementation, task_gramian, task_jacobian
 from .base import WeightingMethod
 from .registry import register
-from ..gradients.jacobian import backward_split, check_chunk_size, check_implementation, task_gramian, task_jacobian
 
 
 @register

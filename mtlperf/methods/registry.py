@@ -1,4 +1,5 @@
 """One registry of weighting methods, and the ``NAME:KEY=VALUE,...`` spelling."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,9 +26,7 @@ def method_class(name: str) -> type[WeightingMethod]:
     try:
         return _METHODS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown method {name!r}; valid: {', '.join(list_methods())}"
-        ) from None
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(list_methods())}") from None
 
 
 def create_method(name: str, n_tasks: int, **hyperparameters: Any) -> WeightingMethod:

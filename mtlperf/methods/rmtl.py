@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import WeightingMethod, weighted_backward
-from ..validation import is_integer, require
-from .registry import register
 from ..gradients.jacobian import check_chunk_size, check_implementation, head_gradients, task_gradient_dots
+from ..validation import is_integer, require
+from .base import WeightingMethod, weighted_backward
+from .registry import register
 
 
 @register

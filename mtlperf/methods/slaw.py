@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import WeightingMethod, weighted_backward
 from ..validation import is_integer, is_real, require
+from .base import WeightingMethod, weighted_backward
 from .registry import register
 
 
@@ -36,8 +36,13 @@ class SLAW(WeightingMethod):
         super().__init__(n_tasks, **hyperparameters)
         beta, warmup, eps = (self.hparams[k] for k in ("beta", "warmup", "eps"))
         require(is_real(beta) and 0 <= beta < 1, self.name, "beta", beta, "a number in [0, 1)")
-        require(is_integer(warmup) and warmup >= 1,
-                self.name, "warmup", warmup, "an integer >= 1 (the authors' code: round(1 / (1 - beta)))")
+        require(
+            is_integer(warmup) and warmup >= 1,
+            self.name,
+            "warmup",
+            warmup,
+            "an integer >= 1 (the authors' code: round(1 / (1 - beta)))",
+        )
         require(is_real(eps) and eps > 0, self.name, "eps", eps, "a number > 0")
         self.count = self.mean = self.mean_square = self.weights = None
 

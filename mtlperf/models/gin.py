@@ -15,6 +15,7 @@ aggregation is three lines, and mtlperf keeps no hard graph dependency (PyG's ``
 also differs: a ReLU in the message, no self-loop type). On CPU the result is deterministic;
 CUDA's ``index_add_`` accumulates in no fixed order unless ``torch.use_deterministic_algorithms``.
 """
+
 from __future__ import annotations
 
 import torch

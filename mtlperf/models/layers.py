@@ -36,7 +36,6 @@ class SparseInputLinear(nn.Linear):
         return out if self.bias is None else out + self.bias
 
 
-
 class TaskHeads(nn.Module):
     """T linear heads as one batched layer: ``y[b, t] = W_t z_b + c_t``.
 

@@ -9,8 +9,9 @@ then (a fallback with the same results, slower). A plain list of parameters is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ class ModelParts:
             raise ValueError("ModelParts.heads must be the head weight parameter itself, not a view of it")
 
     @classmethod
-    def of(cls, parts: "ModelParts | Sequence[torch.Tensor]") -> "ModelParts":
+    def of(cls, parts: ModelParts | Sequence[torch.Tensor]) -> ModelParts:
         """``parts`` itself, or a sequence of shared parameters as parts with nothing else."""
         return parts if isinstance(parts, ModelParts) else cls(shared=tuple(parts))
 

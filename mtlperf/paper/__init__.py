@@ -11,6 +11,7 @@ Every number was copied from the papers' text (``tables/*.csv``):
 - SGNN-EBM: Liu, Qu, Zhang, Cai, Tang, "Structured Multi-task Learning for Molecular
   Property Prediction", AISTATS 2022, Tables 1-4 (``sgnn_ebm_table*``).
 """
+
 from __future__ import annotations
 
 from importlib import resources

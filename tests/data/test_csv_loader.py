@@ -1,4 +1,5 @@
 """Loading multi-task CSVs and the embedded data sets into MultiTaskDataset."""
+
 from __future__ import annotations
 
 import gzip
@@ -70,8 +71,7 @@ def test_quoted_cells_load_with_commas_inside(tmp_path):
 
 
 def test_blank_smiles_are_counted_with_the_invalid_ones(tmp_path):
-    data = load_dataset(str(write(tmp_path / "blank.csv", "smiles,a\nCCO,1\n,0\nnot_a_smiles,1\nCCN,0\n")),
-                        cache=False)
+    data = load_dataset(str(write(tmp_path / "blank.csv", "smiles,a\nCCO,1\n,0\nnot_a_smiles,1\nCCN,0\n")), cache=False)
     assert data.smiles == ["CCO", "CCN"] and data.labels[:, 0].tolist() == [1.0, 0.0]
     assert data.meta["invalid_smiles"] == {"count": 2, "examples": ["", "not_a_smiles"]}
 
@@ -153,9 +153,11 @@ def test_tox21_subset_and_slaw_filter(tox21_cache):
 
 def test_slaw_filter_uses_first_32_tasks_not_just_kept(tmp_path):
     header = ",".join(f"t{i}" for i in range(40))
-    rows = ["CCO," + ",".join(["1"] + [""] * 39),  # labelled in task 0 only
-            "CCN," + ",".join([""] * 35 + ["1"] + [""] * 4),  # labelled in task 35 only
-            "CCC," + ",".join([""] * 20 + ["0"] + [""] * 19)]  # labelled in task 20 only
+    rows = [
+        "CCO," + ",".join(["1"] + [""] * 39),  # labelled in task 0 only
+        "CCN," + ",".join([""] * 35 + ["1"] + [""] * 4),  # labelled in task 35 only
+        "CCC," + ",".join([""] * 20 + ["0"] + [""] * 19),
+    ]  # labelled in task 20 only
     path = write(tmp_path / "wide.csv", f"smiles,{header}\n" + "\n".join(rows) + "\n")
     assert load_dataset(str(path), cache=False).smiles == ["CCO", "CCN", "CCC"]
     assert load_dataset(str(path), slaw_filter=True, cache=False).smiles == ["CCO", "CCC"]

@@ -1,4 +1,5 @@
 """Morgan fingerprints: exact bits, compact CSR storage, batches, and the on-disk cache."""
+
 from __future__ import annotations
 
 import numpy as np

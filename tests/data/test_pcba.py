@@ -1,4 +1,5 @@
 """PCBA: downloading it (against a local server only) and loading the user's file."""
+
 from __future__ import annotations
 
 import functools

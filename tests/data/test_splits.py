@@ -1,4 +1,5 @@
 """Random, scaffold and predefined splits into train / valid / test index arrays."""
+
 from __future__ import annotations
 
 import numpy as np

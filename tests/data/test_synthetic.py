@@ -1,4 +1,5 @@
 """The PCBA-shaped synthetic generator and MTRegression."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """GradNorm, PCGrad and RMTL: hand-computed steps, brute-force PCGrad, and loop == batched."""
+
 from __future__ import annotations
 
 import copy
@@ -7,11 +8,11 @@ import math
 import pytest
 import torch
 
-from mtlperf.losses import task_losses
-from mtlperf.methods import create_method, parse_spec
 from mtlperf.gradients import linear_layers as linear_gramian
 from mtlperf.gradients.jacobian import task_gramian, task_jacobian
 from mtlperf.gradients.linear_layers import cotangents_are_smaller, covers
+from mtlperf.losses import task_losses
+from mtlperf.methods import create_method, parse_spec
 from mtlperf.methods.pcgrad import projection_order
 from mtlperf.models import ModelParts, build_model
 from mtlperf.sparse import SparseBits
@@ -154,8 +155,8 @@ def test_rmtl_weights_by_hand_with_heads():
         losses = (head_weight[:, 0] * x).sum(1) + a @ theta
         method = create_method("rmtl", 4, implementation=implementation)
         weights = method.backward(losses, ModelParts(shared=[theta], heads=head_weight))
-        torch.testing.assert_close(weights, torch.tensor([1.0, 2 ** -0.5, 0.0, 0.0]))
-        torch.testing.assert_close(theta.grad, a[0] + 2 ** -0.5 * a[1])
+        torch.testing.assert_close(weights, torch.tensor([1.0, 2**-0.5, 0.0, 0.0]))
+        torch.testing.assert_close(theta.grad, a[0] + 2**-0.5 * a[1])
         torch.testing.assert_close(head_weight.grad[:, 0], weights[:, None] * x)
 
 
@@ -244,8 +245,7 @@ def test_same_seed_same_numbers():
     model = build_model("pyramidal", 64, 5, hidden=(32, 8))
     batch, labels = small_batch(5, 24, None)
     first, second = (
-        run_steps(create_method("pcgrad", 5, seed=4), copy.deepcopy(model), batch, labels, ())
-        for _ in range(2)
+        run_steps(create_method("pcgrad", 5, seed=4), copy.deepcopy(model), batch, labels, ()) for _ in range(2)
     )
     for (_, grads_a), (_, grads_b) in zip(first, second):
         assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
@@ -274,14 +274,17 @@ def test_specs_parse_to_typed_hyperparameters():
     method = create_method(name, 4, **hyperparameters)
     assert method.hparams["alpha"] == 0.5 and method.hparams["update_first"] is True
     name, hyperparameters = parse_spec("rmtl:task=2,chunk_size=8")
-    assert create_method(name, 4, **hyperparameters).hparams == {"task": 2, "implementation": "batched", "chunk_size": 8}
+    assert create_method(name, 4, **hyperparameters).hparams == {
+        "task": 2,
+        "implementation": "batched",
+        "chunk_size": 8,
+    }
 
 
 @pytest.mark.parametrize("sparse_input", [True, False])
 @pytest.mark.parametrize("chunk_size", [0, 2])
 @pytest.mark.parametrize("kernel_trick", [True, False])
-def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input, chunk_size, kernel_trick,
-                                                                   monkeypatch):
+def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input, chunk_size, kernel_trick, monkeypatch):
     monkeypatch.setattr(linear_gramian, "_kernel_is_cheaper", lambda *args: kernel_trick)
     monkeypatch.setattr(linear_gramian, "BLOCK_NUMBERS", 300)  # several blocks of inputs and of tasks
     torch.manual_seed(3)
@@ -291,8 +294,7 @@ def test_gramian_from_layer_cotangents_equals_the_jacobian_gramian(sparse_input,
     losses = task_losses(logits, labels)
     jacobian = task_jacobian(losses, model.shared_parameters(), implementation="loop")
     assert cotangents_are_smaller(parts.linear_layers, model.shared_parameters())
-    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=parts.linear_layers,
-                           chunk_size=chunk_size)
+    gramian = task_gramian(losses, model.shared_parameters(), linear_layers=parts.linear_layers, chunk_size=chunk_size)
     torch.testing.assert_close(gramian, jacobian @ jacobian.T, rtol=1e-5, atol=1e-6)
     assert torch.all(gramian[3] == 0)  # the task without labels has no gradient
 

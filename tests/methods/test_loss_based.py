@@ -3,6 +3,7 @@
 Every step uses ``losses = L * p**2`` with ``p = 1``, so the losses are ``L`` and
 the gradient the method writes on ``p`` is ``2 * w * L``.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,14 @@ def test_ideal_constant_from_spec_and_with_an_absent_task():
 
 @pytest.mark.parametrize(
     "weights, message",
-    [(None, "weights is required"), ([1.0], "has 1 values"), ([1.0, -0.5], "negative"),
-     ([1.0, math.nan], "non-finite"), ("1;2", "is a string"), (["a", "b"], "not numeric")],
+    [
+        (None, "weights is required"),
+        ([1.0], "has 1 values"),
+        ([1.0, -0.5], "negative"),
+        ([1.0, math.nan], "non-finite"),
+        ("1;2", "is a string"),
+        (["a", "b"], "not numeric"),
+    ],
 )
 def test_ideal_constant_rejects_bad_weights(weights, message):
     hp = {} if weights is None else {"weights": weights}
@@ -294,8 +301,16 @@ def test_uncertainty_rejects_a_non_finite_init():
 
 # --- Every loss-only method -------------------------------------------------------
 
-SPECS = ["ideal-constant:weights=1;2;0.5", "lbtw", "lbtw:renormalize=true", "slaw", "slaw:warmup=3",
-         "dwa", "dwa:mode=step", "uncertainty"]
+SPECS = [
+    "ideal-constant:weights=1;2;0.5",
+    "lbtw",
+    "lbtw:renormalize=true",
+    "slaw",
+    "slaw:warmup=3",
+    "dwa",
+    "dwa:mode=step",
+    "uncertainty",
+]
 
 
 def random_run(spec, seed=0, steps=24):

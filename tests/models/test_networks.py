@@ -43,7 +43,9 @@ def test_sparse_input_linear_is_an_nn_linear_with_its_init_and_state_dict():
     torch.manual_seed(3)
     layer = SparseInputLinear(40, 7)
     assert layer.weight.shape == (7, 40)
-    assert {k: v.shape for k, v in layer.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+    assert {k: v.shape for k, v in layer.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()
+    }
     torch.testing.assert_close(layer.weight, reference.weight, rtol=0, atol=0)
     x = random_bits(5, 40)
     torch.testing.assert_close(layer(SparseBits.from_dense(x)), reference(x), atol=1e-6, rtol=1e-5)
@@ -179,7 +181,10 @@ def test_a_plain_parameter_list_is_parts_with_nothing_else():
     model = build_model("pyramidal", 10, 2, hidden=(8, 4))
     parts = ModelParts.of(model.shared_parameters())
     assert parts.missing(["last_shared", "heads", "linear_layers", "features"]) == [
-        "last_shared", "heads", "linear_layers", "features"
+        "last_shared",
+        "heads",
+        "linear_layers",
+        "features",
     ]
     with pytest.raises(ValueError, match="unknown model part"):
         parts.missing(["last_shared_io"])
