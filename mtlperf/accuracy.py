@@ -1,7 +1,7 @@
 """Test accuracy against the number of tasks: SLAW Figure 2's accuracy panel, and the pinned baselines.
 
 :func:`accuracy_sweep` trains every method on the first K tasks of a molecule set for each K,
-over seeds, resumably (:func:`mtlperf.reproduce.run_sweep`), and writes ``accuracy.json``,
+over seeds, resumably (:func:`mtlperf.sweep.run_sweep`), and writes ``accuracy.json``,
 ``accuracy.md`` and ``accuracy.png`` (mean AP against task count: pooled, as SLAW reports, and
 the mean over tasks). ``mtlperf scaling --accuracy accuracy.json`` puts the same numbers in the
 second panel of the step-time figure. The files under ``results/accuracy/`` are such sweeps,
@@ -25,8 +25,8 @@ from .config import PRESETS
 from .data import load_dataset
 from .data.subsets import restrict
 from .device import device_name, resolve_device
-from .io import atomic_write_json, atomic_write_text
-from .reproduce import json_plain, run_sweep, seed_configs
+from .io import atomic_write_json, atomic_write_text, json_ready
+from .sweep import failures, finished_results, run_sweep, seed_configs, status
 
 # SLAW's PCBA comparison (Figure 2) with LBTW beside it; the per-task strategies (STL, RMTL,
 # fine tuning) train one network per task and have no place on a task-count axis
@@ -71,7 +71,7 @@ def accuracy_sweep(
         "seeds": seeds,
         "preset": preset,
         "slaw_filter": slaw_filter,
-        "config": json_plain(dataclasses.asdict(base)),
+        "config": json_ready(dataclasses.asdict(base)),
         "device": device,
         "device_name": device_name(torch.device(device)),
         "torch": torch.__version__,
@@ -82,7 +82,7 @@ def accuracy_sweep(
         runs = run_sweep(data, methods, configs, out / "runs" / f"{data.n_tasks}tasks", progress=progress)
         summary["results"] += [_result(spec, data.n_tasks, records) for spec, records in runs.items()]
         atomic_write_json(out / "accuracy.json", summary)  # finished task counts survive an interruption
-    atomic_write_text(out / "accuracy.md", accuracy_markdown(summary))
+    atomic_write_text(out / "accuracy.md", reports.accuracy_markdown(summary))
     if any(r["status"] == "ok" for r in summary["results"]):
         reports.plot_accuracy_vs_tasks(summary, out / "accuracy.png")
     return summary
@@ -93,36 +93,18 @@ def tolerance(entry: dict) -> float:
     return max(TOLERANCE_SPREADS * entry["std"], MIN_TOLERANCE)
 
 
-def accuracy_markdown(summary: dict) -> str:
-    lines = [
-        f"Test accuracy on {summary['dataset']} against the number of tasks ({summary['preset']} preset, "
-        f"{summary['device_name']}, torch {summary['torch']}); mean ± std over {summary['seeds']} seed(s), "
-        f"test set at the best validation epoch.",
-        "",
-        "| method | tasks | mean PR AUC | pooled AP | mean ROC AUC |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for r in summary["results"]:
-        if r["status"] != "ok":
-            lines.append(f"| `{r['method']}` | {r['n_tasks']} | {r['status']} | – | – |")
-            continue
-        cells = [f"{r[m]['mean']:.3f} ± {r[m]['std']:.3f}" for m in METRICS]
-        lines.append(f"| `{r['method']}` | {r['n_tasks']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def _result(spec: str, n_tasks: int, records: list[dict]) -> dict:
-    ok = [r["result"]["test"] for r in records if r["status"] == "ok"]
+    tests = [result["test"] for result in finished_results(records)]
     result: dict[str, Any] = {
         "method": spec,
         "n_tasks": n_tasks,
-        "n_runs": len(ok),
-        "status": "ok" if ok else f"failed: {records[0]['reason']}",
-        "failed_runs": {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"},
+        "n_runs": len(tests),
+        "status": status(records),
+        "failed_runs": failures(records),
     }
     for metric in METRICS:
-        values = [float(test[metric]) for test in ok]
+        values = [float(test[metric]) for test in tests]
         result[metric] = (
-            {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values} if ok else None
+            {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values} if tests else None
         )
     return result

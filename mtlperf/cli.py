@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .accuracy import SWEEP_SPECS, accuracy_markdown, accuracy_sweep
+from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
 from .config import PRESETS, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
@@ -23,6 +23,7 @@ from .io import atomic_write_json, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
+from .reports import accuracy_markdown
 from .reproduce import reproduce_lbtw, reproduce_mtregression
 from .scaling import run_scaling
 from .train import STRATEGIES, check_method, train

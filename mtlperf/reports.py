@@ -240,6 +240,83 @@ def table1_markdown(ours: Mapping[str, Mapping[str, Any]], paper: Mapping[str, M
     return "\n".join(lines) + "\n"
 
 
+def lbtw_markdown(summary: dict, paper: dict | None) -> str:
+    """The ``table1.md`` of a :func:`mtlperf.reproduce.reproduce_lbtw` summary (the paper beside it if given)."""
+    keys = ("mean_pr_auc", "nt_pr_auc", "mean_roc_auc", "nt_roc_auc")
+    ours = {spec: {k: row[k] for k in keys} for spec, row in summary["methods"].items()}
+    lines = [
+        f"LBTW Table 1 / S1 on {summary['dataset']} ({summary['n_tasks']} tasks), test set at the best validation "
+        f"epoch, mean over {summary['seeds']} seed(s); # NT: tasks below STL."
+        + (" Beside ours: the paper's value and ours − paper." if paper is not None else ""),
+        "",
+        table1_markdown(ours, paper).rstrip(),
+    ]
+    notes = [f"- `{spec}`: {row['status']}" for spec, row in summary["methods"].items() if row["status"] != "ok"]
+    notes += [
+        f"- `{spec}` seed {k}: failed: {reason}"
+        for spec, row in summary["methods"].items()
+        if row["status"] == "ok"
+        for k, reason in row["failed_runs"].items()
+    ]
+    if "figures_skipped" in summary:
+        notes.append(f"- figures not drawn: {summary['figures_skipped']}")
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def mtregression_markdown(summary: dict) -> str:
+    """The ``table1.md`` of a :func:`mtlperf.reproduce.reproduce_mtregression` summary."""
+    lines = [
+        f"SLAW Table 1 on MTRegression: normalised loss after {summary['steps']:,} steps, mean ± std over "
+        f"{summary['seeds']} seed(s); loss-weight error (LWE) of the mean curve at the last step, and the step "
+        f"after which it stays within 10% of that value.",
+        "",
+        "| method | Train NL | Test NL | final LWE | steps to final LWE |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for spec, row in summary["methods"].items():
+        if row["status"] != "ok":
+            lines.append(f"| `{spec}` | {row['status']} | – | – | – |")
+            continue
+        cells = [
+            _mean_std(row["train_normalized_loss"]),
+            _mean_std(row["test_normalized_loss"]),
+            _fmt(row["final_loss_weight_error"], "{:.3g}"),
+            _fmt(row["steps_to_final_error"], "{:,}"),
+        ]
+        lines.append(f"| `{spec}` | " + " | ".join(cells) + " |")
+    lines += ["", "Paper claims on this run:"]
+    lines += [
+        f"- {name}: {_fmt(claim['holds'], '{}')} (ratio {_fmt(claim['value'], '{:.3g}')})"
+        for name, claim in summary["claims"].items()
+    ]
+    lines += [
+        f"- `{spec}` seed {k}: failed: {reason}"
+        for spec, row in summary["methods"].items()
+        if row["status"] == "ok"
+        for k, reason in row["failed_runs"].items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def accuracy_markdown(summary: dict) -> str:
+    """The ``accuracy.md`` of a :func:`mtlperf.accuracy.accuracy_sweep` summary."""
+    lines = [
+        f"Test accuracy on {summary['dataset']} against the number of tasks ({summary['preset']} preset, "
+        f"{summary['device_name']}, torch {summary['torch']}); mean ± std over {summary['seeds']} seed(s), "
+        f"test set at the best validation epoch.",
+        "",
+        "| method | tasks | mean PR AUC | pooled AP | mean ROC AUC |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in summary["results"]:
+        if r["status"] != "ok":
+            lines.append(f"| `{r['method']}` | {r['n_tasks']} | {r['status']} | – | – |")
+            continue
+        cells = [f"{r[m]['mean']:.3f} ± {r[m]['std']:.3f}" for m in ("mean_pr_auc", "pooled_pr_auc", "mean_roc_auc")]
+        lines.append(f"| `{r['method']}` | {r['n_tasks']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_loss_weight_error(curves: Mapping[str, Any], path: str | Path, max_step: int = 2000) -> Path:
     """SLAW Figure 1: loss-weight error against training step (log scale), up to ``max_step``.
 
@@ -390,6 +467,10 @@ def _is_missing(value: Any) -> bool:
 
 def _fmt(value: Any, style: str) -> str:
     return _MISSING if _is_missing(value) else style.format(value)
+
+
+def _mean_std(entry: Mapping[str, Any] | None) -> str:
+    return _MISSING if entry is None else f"{entry['mean']:.4g} ± {entry['std']:.2g}"
 
 
 def _fmt_ms(seconds: Any) -> str:

@@ -1,43 +1,35 @@
-"""Study sweeps that repeat the papers' experiments, resumable one run at a time.
+"""The papers' studies, each a resumable sweep (:mod:`mtlperf.sweep`) and its tables and figures.
 
 - :func:`reproduce_lbtw`: Liu, Liang, Gitter 2019 (LBTW), Table 1 / S1, Tables S2 / S3 and
   Figures 1 / S1: STL, MTL, Fine Tuning, GradNorm, RMTL and LBTW on a molecule set.
 - :func:`reproduce_mtregression`: Crawshaw, Kosecka (SLAW), Figure 1 and Table 1 on MTRegression.
 
-Every (method, seed) run goes to ``DIR/runs/<method>__seed<k>.json`` as soon as it ends; a rerun
-with the same settings reads that file instead of training again. A run that raises (a diverged
-loss, or any other error) is recorded as failed with its reason and the sweep goes on. Training is
-:func:`mtlperf.train.train`; figures and the LBTW table are :mod:`mtlperf.reports`.
+Every (method, seed) run goes to ``DIR/runs/<method>__seed<k>.json`` as soon as it ends and a
+rerun resumes (:func:`mtlperf.sweep.run_sweep`); tables and figures are drawn by :mod:`mtlperf.reports`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
 import math
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import reports
-from .config import PRESETS, TrainConfig
+from .config import PRESETS
 from .data import MultiTaskDataset, load_dataset
 from .data.pcba import find_pcba_file
 from .device import resolve_device
-from .io import atomic_write_json, atomic_write_text, read_json
-from .methods import parse_spec
+from .io import atomic_write_json, atomic_write_text, json_ready
 from .metrics import negative_transfer
 from .paper import LBTW_METHODS, LBTW_METRICS, lbtw_summary
-from .train import TrainingDiverged, check_method, method_hyperparameters, train
-
-logger = logging.getLogger(__name__)
+from .sweep import failures, finished_results, run_sweep, seed_configs, status
+from .validation import positive_int
 
 LBTW_SPECS = tuple(LBTW_METHODS.values())
 MTREGRESSION_SPECS = ("constant", "ideal-constant", "uncertainty", "gradnorm", "dwa", "pcgrad", "slaw")
@@ -87,7 +79,7 @@ def reproduce_lbtw(
         "dataset": data.name,
         "n_tasks": data.n_tasks,
         "seeds": seeds,
-        "config": json_plain(dataclasses.asdict(base)),
+        "config": json_ready(dataclasses.asdict(base)),
         "compared_with_paper": paper is not None,
         "methods": {spec: _lbtw_row(spec, records, per_task, paper) for spec, records in runs.items()},
         "files": {},
@@ -104,7 +96,7 @@ def reproduce_lbtw(
         )
     if summary["files"]["figure1"] is None:
         summary["figures_skipped"] = "the change-vs-STL figures need STL and another method with results"
-    summary["files"]["table1_md"] = str(atomic_write_text(out / "table1.md", _lbtw_markdown(summary, paper)))
+    summary["files"]["table1_md"] = str(atomic_write_text(out / "table1.md", reports.lbtw_markdown(summary, paper)))
     summary["files"]["table1_json"] = str(out / "table1.json")
     atomic_write_json(out / "table1.json", summary)
     return summary
@@ -129,8 +121,7 @@ def reproduce_mtregression(
     ``loss_weight_error.png`` (first 2,000 steps), ``table1.md``, ``mtregression.json`` and ``runs/``;
     returns the ``mtregression.json`` dict. ``methods``, ``retry_failed``: as in :func:`reproduce_lbtw`.
     """
-    if not _is_positive_int(steps):
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    positive_int(steps, "steps")
     device = str(resolve_device(device))
     config = PRESETS["slaw-mtregression"].replace(device=device, **train_overrides)
     data = load_dataset("mtregression")
@@ -144,7 +135,7 @@ def reproduce_mtregression(
         "steps": steps,
         "seeds": seeds,
         "log_every": base.log_every,
-        "config": json_plain(dataclasses.asdict(base)),
+        "config": json_ready(dataclasses.asdict(base)),
         "methods": {spec: _mtregression_row(records, base.log_every) for spec, records in runs.items()},
     }
     summary["claims"] = mtregression_claims(summary)
@@ -161,7 +152,7 @@ def reproduce_mtregression(
         reports.plot_loss_weight_error(curves, figure, max_step=min(FIGURE1_STEPS, steps))
     summary["files"] = {
         "loss_weight_error": str(figure) if curves else None,
-        "table1_md": str(atomic_write_text(out / "table1.md", _mtregression_markdown(summary))),
+        "table1_md": str(atomic_write_text(out / "table1.md", reports.mtregression_markdown(summary))),
         "mtregression_json": str(out / "mtregression.json"),
     }
     atomic_write_json(out / "mtregression.json", summary)
@@ -210,97 +201,6 @@ def mtregression_claims(summary: dict) -> dict[str, dict]:
     return claims
 
 
-# --- runs: train, record, resume --------------------------------------------------------------
-
-
-def run_sweep(
-    dataset: MultiTaskDataset,
-    specs: Sequence[str],
-    configs: Sequence[TrainConfig],
-    runs_dir: str | os.PathLike,
-    *,
-    progress: bool = True,
-    retry_failed: bool = False,
-) -> dict[str, list[dict]]:
-    """Train every spec with every config (seed k = ``configs[k]``), seed by seed; spec -> run records.
-
-    A record is ``{"method", "seed_index", "settings", "status": "ok" | "failed", "result" | "reason"}``,
-    written atomically to ``runs_dir/<method>__seed<k>.json``. A file with the same settings is
-    read instead of training again (failures too, unless ``retry_failed``).
-    """
-    if isinstance(specs, str) or not specs or len(set(specs)) != len(specs):
-        raise ValueError(f"methods must be a non-empty list of distinct method specs, got {specs!r}")
-    for spec in specs:
-        name, hyperparameters = parse_spec(spec)
-        check_method(name, method_hyperparameters(dataset, name, hyperparameters), dataset.n_tasks)
-    runs: dict[str, list[dict]] = {spec: [] for spec in specs}
-    jobs = [(k, spec) for k in range(len(configs)) for spec in specs]
-    for k, spec in tqdm(jobs, desc=f"{dataset.name} runs", unit="run", disable=not progress):
-        path = Path(runs_dir) / f"{run_file_stem(spec)}__seed{k}.json"
-        settings = _run_settings(dataset, spec, configs[k])
-        record = _finished_run(path, settings, retry_failed)
-        if record is None:
-            record = {
-                "method": spec,
-                "seed_index": k,
-                "settings": settings,
-                **_train_once(dataset, spec, configs[k], progress),
-            }
-            record = read_json(atomic_write_json(path, record))  # as a resumed sweep will see it
-        runs[spec].append(record)
-    return runs
-
-
-def run_file_stem(spec: str) -> str:
-    """A spec as a portable file name: ``gradnorm:alpha=0.1`` -> ``gradnorm_alpha=0.1``."""
-    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", spec)
-
-
-def _train_once(dataset: MultiTaskDataset, spec: str, config: TrainConfig, progress: bool) -> dict:
-    try:
-        return {"status": "ok", "result": train(dataset, spec, config, progress=progress)}
-    except TrainingDiverged as error:
-        reason = f"diverged: {error}"
-    except Exception as error:  # noqa: BLE001 - one failing method must not cost the others' results
-        reason = f"{type(error).__name__}: {error}"
-    logger.warning("%s (seed %d) failed: %s", spec, config.seed, reason)
-    return {"status": "failed", "reason": reason}
-
-
-def _run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
-    """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
-    return json_plain(
-        {"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec, "config": dataclasses.asdict(config)}
-    )
-
-
-def _finished_run(path: Path, settings: dict, retry_failed: bool) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        record = read_json(path)
-    except (OSError, ValueError):
-        return None
-    if record.get("settings") != settings or record.get("status") not in ("ok", "failed"):
-        return None
-    return None if retry_failed and record["status"] == "failed" else record
-
-
-def seed_configs(base: TrainConfig, seeds: int) -> list[TrainConfig]:
-    if not _is_positive_int(seeds):
-        raise ValueError(f"seeds must be a positive integer (the number of seeds), got {seeds!r}")
-    return [base.replace(seed=base.seed + k) for k in range(seeds)]
-
-
-def _failures(records: list[dict]) -> dict[str, str]:
-    return {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"}
-
-
-def _status(records: list[dict]) -> str:
-    ok = any(r["status"] == "ok" for r in records)
-    return "ok" if ok else f"failed: {next(r['reason'] for r in records)}"
-
-
 # --- LBTW tables ------------------------------------------------------------------------------
 
 
@@ -339,9 +239,9 @@ def _per_task_means(runs: dict[str, list[dict]], tasks: Sequence[str], metric: s
 
 def _lbtw_row(spec: str, records: list[dict], per_task: dict, paper: dict | None) -> dict:
     row: dict[str, Any] = {
-        "status": _status(records),
-        "n_runs": sum(r["status"] == "ok" for r in records),
-        "failed_runs": _failures(records),
+        "status": status(records),
+        "n_runs": len(finished_results(records)),
+        "failed_runs": failures(records),
     }
     for metric in LBTW_METRICS:
         ours, stl = per_task[metric].get(spec), per_task[metric].get("stl")
@@ -362,34 +262,12 @@ def _change_figure(per_task: pd.DataFrame, path: Path, label: str) -> str | None
     return str(path)
 
 
-def _lbtw_markdown(summary: dict, paper: dict | None) -> str:
-    keys = ("mean_pr_auc", "nt_pr_auc", "mean_roc_auc", "nt_roc_auc")
-    ours = {spec: {k: row[k] for k in keys} for spec, row in summary["methods"].items()}
-    lines = [
-        f"LBTW Table 1 / S1 on {summary['dataset']} ({summary['n_tasks']} tasks), test set at the best validation "
-        f"epoch, mean over {summary['seeds']} seed(s); # NT: tasks below STL."
-        + (" Beside ours: the paper's value and ours − paper." if paper is not None else ""),
-        "",
-        reports.table1_markdown(ours, paper).rstrip(),
-    ]
-    notes = [f"- `{spec}`: {row['status']}" for spec, row in summary["methods"].items() if row["status"] != "ok"]
-    notes += [
-        f"- `{spec}` seed {k}: failed: {reason}"
-        for spec, row in summary["methods"].items()
-        if row["status"] == "ok"
-        for k, reason in row["failed_runs"].items()
-    ]
-    if "figures_skipped" in summary:
-        notes.append(f"- figures not drawn: {summary['figures_skipped']}")
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
-
-
 # --- MTRegression tables ----------------------------------------------------------------------
 
 
 def _mtregression_row(records: list[dict], log_every: int) -> dict:
-    ok = [r["result"] for r in records if r["status"] == "ok"]
-    row: dict[str, Any] = {"status": _status(records), "n_runs": len(ok), "failed_runs": _failures(records)}
+    ok = finished_results(records)
+    row: dict[str, Any] = {"status": status(records), "n_runs": len(ok), "failed_runs": failures(records)}
     curves = [r["loss_weight_error"] for r in ok if r.get("loss_weight_error")]
     curve = None
     if curves:  # PCGrad has no weights, so no curve
@@ -420,59 +298,8 @@ def _logged_steps(row: dict, log_every: int) -> list[int]:
     return [i * log_every for i in range(len(row["loss_weight_error"]))]
 
 
-def _mtregression_markdown(summary: dict) -> str:
-    lines = [
-        f"SLAW Table 1 on MTRegression: normalised loss after {summary['steps']:,} steps, mean ± std over "
-        f"{summary['seeds']} seed(s); loss-weight error (LWE) of the mean curve at the last step, and the step "
-        f"after which it stays within 10% of that value.",
-        "",
-        "| method | Train NL | Test NL | final LWE | steps to final LWE |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for spec, row in summary["methods"].items():
-        if row["status"] != "ok":
-            lines.append(f"| `{spec}` | {row['status']} | – | – | – |")
-            continue
-        cells = [
-            _mean_std(row["train_normalized_loss"]),
-            _mean_std(row["test_normalized_loss"]),
-            _fmt(row["final_loss_weight_error"], "{:.3g}"),
-            _fmt(row["steps_to_final_error"], "{:,}"),
-        ]
-        lines.append(f"| `{spec}` | " + " | ".join(cells) + " |")
-    lines += ["", "Paper claims on this run:"]
-    lines += [
-        f"- {name}: {_fmt(claim['holds'], '{}')} (ratio {_fmt(claim['value'], '{:.3g}')})"
-        for name, claim in summary["claims"].items()
-    ]
-    lines += [
-        f"- `{spec}` seed {k}: failed: {reason}"
-        for spec, row in summary["methods"].items()
-        if row["status"] == "ok"
-        for k, reason in row["failed_runs"].items()
-    ]
-    return "\n".join(lines) + "\n"
-
-
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def json_plain(value: Any) -> Any:
-    """``value`` as JSON reads it back (tuples become lists)."""
-    return json.loads(json.dumps(value))
 
 
 def _number(value: Any) -> float:
     return float("nan") if value is None else float(value)
-
-
-def _mean_std(entry: dict | None) -> str:
-    return "–" if entry is None else f"{entry['mean']:.4g} ± {entry['std']:.2g}"
-
-
-def _fmt(value: Any, style: str) -> str:
-    return "–" if value is None else style.format(value)
-
-
-def _is_positive_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1

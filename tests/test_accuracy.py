@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import mtlperf.reproduce as reproduce
+import mtlperf.sweep as sweep_engine
 from mtlperf.accuracy import accuracy_sweep, tolerance
 from mtlperf.cli import main
 from mtlperf.scaling import attach_accuracy
@@ -45,7 +45,7 @@ def test_a_rerun_resumes_without_training(sweep, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(reproduce, "train", no_training)
+    monkeypatch.setattr(sweep_engine, "train", no_training)
     assert (
         accuracy_sweep("tox21", [3, 6], 2, out, methods=("constant", "pcgrad"), **TINY)["results"] == summary["results"]
     )

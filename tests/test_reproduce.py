@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import mtlperf.reproduce as reproduce
+import mtlperf.sweep as sweep
 from mtlperf.data import load_dataset
 from mtlperf.data.mtregression import ideal_weights
 from mtlperf.metrics import loss_weight_error
@@ -20,9 +21,9 @@ from mtlperf.reproduce import (
     mtregression_claims,
     reproduce_lbtw,
     reproduce_mtregression,
-    run_file_stem,
     steps_to_final,
 )
+from mtlperf.sweep import run_file_stem
 from mtlperf.train import TrainingDiverged
 
 TINY = dict(epochs=1, device="cpu", progress=False, hidden=(32, 16), batch_size=256, max_rows=900)
@@ -139,8 +140,8 @@ def test_per_task_csv_has_a_row_per_task_and_agrees_with_the_runs_and_table(lbtw
 def test_a_rerun_resumes_and_only_trains_what_is_missing(lbtw_dir, monkeypatch):
     out, summary = lbtw_dir
     calls = []
-    real_train = reproduce.train
-    monkeypatch.setattr(reproduce, "train", lambda *a, **k: calls.append(a[1]) or real_train(*a, **k))
+    real_train = sweep.train
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: calls.append(a[1]) or real_train(*a, **k))
     again = reproduce_lbtw("tox21", TOX21_TASKS, 1, out, **TINY)
     assert calls == [] and again["methods"] == summary["methods"]
     (out / "runs" / "constant__seed0.json").unlink()
@@ -150,7 +151,7 @@ def test_a_rerun_resumes_and_only_trains_what_is_missing(lbtw_dir, monkeypatch):
 
 def test_changed_settings_train_again_and_an_interrupted_sweep_resumes(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(reproduce, "train", fake_train(calls, {"rmtl-per-task": KeyboardInterrupt()}))
+    monkeypatch.setattr(sweep, "train", fake_train(calls, {"rmtl-per-task": KeyboardInterrupt()}))
     with pytest.raises(KeyboardInterrupt):  # an interrupt is not a method failure: the sweep stops
         reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     done = [spec for spec, _ in calls[:-1]]
@@ -159,7 +160,7 @@ def test_changed_settings_train_again_and_an_interrupted_sweep_resumes(tmp_path,
         f"{run_file_stem(s)}__seed0.json" for s in done
     )
     calls.clear()
-    monkeypatch.setattr(reproduce, "train", fake_train(calls))
+    monkeypatch.setattr(sweep, "train", fake_train(calls))
     reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     assert [spec for spec, _ in calls] == list(LBTW_SPECS[len(done) :])
     calls.clear()
@@ -178,7 +179,7 @@ def test_a_failing_method_is_recorded_and_the_others_are_kept(tmp_path, monkeypa
     calls = []
     reason = "task 'NR-AR' has a non-finite loss (nan) at step 3 (epoch 1)"
     fail = {"gradnorm:alpha=0.5": TrainingDiverged(reason), "lbtw:alpha=0.1": RuntimeError("out of memory")}
-    monkeypatch.setattr(reproduce, "train", fake_train(calls, fail))
+    monkeypatch.setattr(sweep, "train", fake_train(calls, fail))
     summary = reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     methods = json.loads((tmp_path / "table1.json").read_text())["methods"]
     assert methods["gradnorm:alpha=0.5"]["status"] == f"failed: diverged: {reason}"
@@ -201,7 +202,7 @@ def test_a_failing_method_is_recorded_and_the_others_are_kept(tmp_path, monkeypa
 
 
 def test_without_stl_there_is_no_negative_transfer_and_no_figure(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "train", fake_train([], {"stl": TrainingDiverged("task 'NR-AR' ...")}))
+    monkeypatch.setattr(sweep, "train", fake_train([], {"stl": TrainingDiverged("task 'NR-AR' ...")}))
     summary = reproduce_lbtw("tox21", TOX21_TASKS, 1, tmp_path, **TINY)
     assert summary["methods"]["constant"]["nt_pr_auc"] is None and summary["files"]["figure1"] is None
     assert not (tmp_path / "figure1.png").exists() and "figures not drawn" in (tmp_path / "table1.md").read_text()
@@ -221,7 +222,7 @@ def test_without_stl_there_is_no_negative_transfer_and_no_figure(tmp_path, monke
 )
 def test_bad_input_is_a_clear_value_error_before_any_training(tmp_path, monkeypatch, call, message):
     calls = []
-    monkeypatch.setattr(reproduce, "train", fake_train(calls))
+    monkeypatch.setattr(sweep, "train", fake_train(calls))
     with pytest.raises(ValueError, match=message):
         call(tmp_path)
     assert calls == []
@@ -276,7 +277,7 @@ def test_mtregression_writes_the_figure_table_and_json_schema(mtr_dir):
 def test_mtregression_rerun_trains_nothing_and_records_a_diverged_method(mtr_dir, tmp_path, monkeypatch):
     out, summary = mtr_dir
     calls = []
-    monkeypatch.setattr(reproduce, "train", fake_train(calls))
+    monkeypatch.setattr(sweep, "train", fake_train(calls))
     assert (
         reproduce_mtregression(1, out, steps=MTR_STEPS, device="cpu", progress=False)["methods"] == summary["methods"]
     )
@@ -286,7 +287,7 @@ def test_mtregression_rerun_trains_nothing_and_records_a_diverged_method(mtr_dir
         if run.name != "uncertainty__seed0.json":
             (tmp_path / "runs" / run.name).write_text(run.read_text())
     reason = "task 'task3' has a non-finite loss (inf) at step 41 (epoch 2)"
-    monkeypatch.setattr(reproduce, "train", fake_train(calls, {"uncertainty": TrainingDiverged(reason)}))
+    monkeypatch.setattr(sweep, "train", fake_train(calls, {"uncertainty": TrainingDiverged(reason)}))
     again = reproduce_mtregression(1, tmp_path, steps=MTR_STEPS, device="cpu", progress=False)
     assert calls == [("uncertainty", 0)]
     row = again["methods"]["uncertainty"]

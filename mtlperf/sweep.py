@@ -1,0 +1,119 @@
+"""The resumable sweep: every method spec trained with every seed's config, one run file each.
+
+A run record is ``{"method", "seed_index", "settings", "status": "ok" | "failed", "result" | "reason"}``,
+written atomically to ``RUNS_DIR/<method>__seed<k>.json`` as soon as the run ends. A rerun whose
+settings (dataset, task count, method, the whole :class:`~mtlperf.config.TrainConfig`) equal a
+file's reads that file instead of training again; a run that raises is recorded as failed with
+its reason and the sweep goes on (an interrupt stops it: the finished runs are on disk). The
+studies (:mod:`mtlperf.reproduce`, :mod:`mtlperf.accuracy`) are built on :func:`run_sweep`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import MultiTaskDataset
+from .io import atomic_write_json, json_ready, read_json
+from .methods import parse_spec
+from .train import TrainingDiverged, check_method, method_hyperparameters, train
+from .validation import positive_int
+
+logger = logging.getLogger(__name__)
+
+
+def run_sweep(
+    dataset: MultiTaskDataset,
+    specs: Sequence[str],
+    configs: Sequence[TrainConfig],
+    runs_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> dict[str, list[dict]]:
+    """Train every spec with every config (seed k = ``configs[k]``), seed by seed; spec -> run records.
+
+    Every spec is checked before the first run trains. ``retry_failed``: train again the runs
+    recorded as failed instead of keeping their failure.
+    """
+    if isinstance(specs, str) or not specs or len(set(specs)) != len(specs):
+        raise ValueError(f"methods must be a non-empty list of distinct method specs, got {specs!r}")
+    for spec in specs:
+        name, hyperparameters = parse_spec(spec)
+        check_method(name, method_hyperparameters(dataset, name, hyperparameters), dataset.n_tasks)
+    runs: dict[str, list[dict]] = {spec: [] for spec in specs}
+    jobs = [(k, spec) for k in range(len(configs)) for spec in specs]
+    for k, spec in tqdm(jobs, desc=f"{dataset.name} runs", unit="run", disable=not progress):
+        path = Path(runs_dir) / f"{run_file_stem(spec)}__seed{k}.json"
+        settings = run_settings(dataset, spec, configs[k])
+        record = _finished_run(path, settings, retry_failed)
+        if record is None:
+            record = {"method": spec, "seed_index": k, "settings": settings}
+            record.update(run_outcome(dataset, spec, configs[k], progress))
+            record = read_json(atomic_write_json(path, record))  # as a resumed sweep will see it
+        runs[spec].append(record)
+    return runs
+
+
+def seed_configs(base: TrainConfig, seeds: int) -> list[TrainConfig]:
+    """``seeds`` copies of ``base`` with seeds ``base.seed``, ``base.seed + 1``, ..."""
+    positive_int(seeds, "seeds")
+    return [base.replace(seed=base.seed + k) for k in range(seeds)]
+
+
+def run_file_stem(spec: str) -> str:
+    """A spec as a portable file name: ``gradnorm:alpha=0.1`` -> ``gradnorm_alpha=0.1``."""
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", spec)
+
+
+def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
+    """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
+    return json_ready(
+        {"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec, "config": dataclasses.asdict(config)}
+    )
+
+
+def run_outcome(dataset: MultiTaskDataset, spec: str, config: TrainConfig, progress: bool) -> dict:
+    """``{"status": "ok", "result": ...}`` of one training run, or ``{"status": "failed", "reason": ...}``."""
+    try:
+        return {"status": "ok", "result": train(dataset, spec, config, progress=progress)}
+    except TrainingDiverged as error:
+        reason = f"diverged: {error}"
+    except Exception as error:  # noqa: BLE001 - one failing method must not cost the others' results
+        reason = f"{type(error).__name__}: {error}"
+    logger.warning("%s (seed %d) failed: %s", spec, config.seed, reason)
+    return {"status": "failed", "reason": reason}
+
+
+def finished_results(records: list[dict]) -> list[dict]:
+    """The training results of the runs that finished."""
+    return [r["result"] for r in records if r["status"] == "ok"]
+
+
+def failures(records: list[dict]) -> dict[str, str]:
+    """Seed index (as a string, the JSON key) -> reason, for the runs that failed."""
+    return {str(r["seed_index"]): r["reason"] for r in records if r["status"] == "failed"}
+
+
+def status(records: list[dict]) -> str:
+    """``"ok"`` when one run of a method finished, else ``"failed: <the first reason>"``."""
+    return "ok" if finished_results(records) else f"failed: {records[0]['reason']}"
+
+
+def _finished_run(path: Path, settings: dict, retry_failed: bool) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if record.get("settings") != settings or record.get("status") not in ("ok", "failed"):
+        return None
+    return None if retry_failed and record["status"] == "failed" else record
