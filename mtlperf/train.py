@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, preset_for
 from .data import MultiTaskDataset
-from .data.batches import Batches
+from .data.batches import Batches, training_batches
 from .data.splits import Split, sampled_split
 from .determinism import deterministic_kernels, seed_everything
 from .device import device_name, resolve_device
@@ -158,8 +158,7 @@ def fit(
         loss_sum = torch.zeros((), device=batches.device)
         weight_sum, n_weighted, n_batches = None, 0, 0
         order = shuffle.permutation(split.train)
-        for start in range(0, order.size, config.batch_size):
-            rows = order[start : start + config.batch_size]
+        for rows in training_batches(order, config.batch_size):
             try:
                 result = train_step(batches.inputs(rows), batches.labels(rows, columns))
             except NonFiniteLossError as error:

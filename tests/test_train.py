@@ -14,7 +14,7 @@ import mtlperf.train as train_module
 from mtlperf.config import PRESETS, TrainConfig
 from mtlperf.data import load_dataset
 from mtlperf.methods import list_methods, parse_spec
-from mtlperf.train import STRATEGIES, TrainingDiverged, copy_shared, new_model, train
+from mtlperf.train import STRATEGIES, TrainingDiverged, copy_shared, make_split, new_model, train
 
 TINY = TrainConfig(hidden=(32, 16), epochs=1, batch_size=256, max_rows=1200, seed=3, device="cpu")
 
@@ -249,3 +249,18 @@ def test_split_seed_keeps_one_split_across_seeds(tox21):
 
     assert np.array_equal(rows(seed=1, split_seed=0), rows(seed=2, split_seed=0))
     assert not np.array_equal(rows(seed=1), rows(seed=2))
+
+
+def test_a_final_batch_of_one_row_joins_the_one_before():
+    from mtlperf.data.batches import training_batches
+
+    assert [b.tolist() for b in training_batches(np.arange(7), 3)] == [[0, 1, 2], [3, 4, 5, 6]]
+    assert [b.tolist() for b in training_batches(np.arange(6), 3)] == [[0, 1, 2], [3, 4, 5]]
+    assert [b.size for b in training_batches(np.arange(5), 3)] == [3, 2]
+
+
+def test_batch_norm_trains_when_the_split_leaves_one_row_over(tox21):
+    config = PRESETS["lbtw"].replace(hidden=(16, 8), epochs=1, max_rows=300, seed=3, device="cpu")
+    n_train = make_split(tox21, config).train.size
+    result = train(tox21, "constant", config.replace(batch_size=n_train - 1), progress=False)
+    assert np.isfinite(result["test"]["mean_roc_auc"])
