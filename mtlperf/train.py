@@ -185,6 +185,10 @@ def fit(
         }
         if epoch % config.eval_every == 0 or last:
             predictions = predict(model, batches, split.valid, config.batch_size)
+            finite = None if predictions is None else np.isfinite(predictions).reshape(len(predictions), len(names), -1)
+            if finite is not None and not finite.all():
+                task = names[int(np.flatnonzero(~finite.all(axis=(0, 2)))[0])]
+                raise TrainingDiverged(f"task {task!r} has non-finite validation predictions after epoch {epoch}")
             value = _selection_value(dataset, scores(dataset, columns, valid_labels, predictions), select)
             entry[metric] = value
             if value is not None and (best_state is None or _better(dataset, value, best)):

@@ -264,3 +264,16 @@ def test_batch_norm_trains_when_the_split_leaves_one_row_over(tox21):
     n_train = make_split(tox21, config).train.size
     result = train(tox21, "constant", config.replace(batch_size=n_train - 1), progress=False)
     assert np.isfinite(result["test"]["mean_roc_auc"])
+
+
+def test_non_finite_validation_predictions_are_a_divergence_not_bad_input(tox21, monkeypatch):
+    real = train_module.predict
+
+    def poisoned(*args, **kwargs):
+        predictions = real(*args, **kwargs)
+        predictions[:, 2] = math.nan
+        return predictions
+
+    monkeypatch.setattr(train_module, "predict", poisoned)
+    with pytest.raises(TrainingDiverged, match=rf"'{tox21.task_names[2]}'.*validation predictions after epoch 1"):
+        train(tox21, "constant", TINY, progress=False)
