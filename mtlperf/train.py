@@ -166,6 +166,10 @@ def fit(
                     f"task {names[error.task]!r} has a non-finite loss ({error.value}) "
                     f"at step {step + 1} (epoch {epoch})"
                 ) from None
+            except RuntimeError as error:  # the optimizer's update no longer fits the parameters' dtype
+                if "overflow" not in str(error):
+                    raise
+                raise TrainingDiverged(f"the update overflowed at step {step + 1} (epoch {epoch}): {error}") from None
             loss_sum += result.losses.sum()
             if result.weights is not None:
                 weights = result.weights.float()

@@ -277,3 +277,8 @@ def test_non_finite_validation_predictions_are_a_divergence_not_bad_input(tox21,
     monkeypatch.setattr(train_module, "predict", poisoned)
     with pytest.raises(TrainingDiverged, match=rf"'{tox21.task_names[2]}'.*validation predictions after epoch 1"):
         train(tox21, "constant", TINY, progress=False)
+
+
+def test_a_learning_rate_too_large_for_float32_is_a_divergence(tox21):
+    with pytest.raises(TrainingDiverged, match="overflowed at step 1"):
+        train(tox21, "constant", TINY.replace(lr=1e300), progress=False)
