@@ -50,6 +50,10 @@ class TrainConfig:
             value = getattr(self, key)
             if (value is not None or key not in ("max_steps", "max_rows")) and not _positive(value):
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        for key in ("seed", "split_seed"):
+            value = getattr(self, key)
+            if (value is not None or key == "seed") and not (is_integer(value) and 0 <= value < 2**63):
+                raise ValueError(f"{key} must be an integer in [0, 2**63), got {value!r}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown loss reduction {self.reduction!r}; valid: {', '.join(REDUCTIONS)}")
         if self.split not in SPLIT_KINDS:

@@ -232,8 +232,8 @@ def _loss_function(dataset: MultiTaskDataset, config: TrainConfig, pos_weight) -
 def new_model(dataset: MultiTaskDataset, n_tasks: int, config: TrainConfig, device: torch.device) -> torch.nn.Module:
     options = {k: getattr(config, k) for k in ("hidden", "dropout") if getattr(config, k) is not None}
     options["init"] = config.init
-    if dataset.task_type == "regression":
-        options["n_outputs"] = int(dataset.labels.shape[2]) if dataset.labels.ndim == 3 else 1
+    # one output per task unless the labels have more (MTRegression); the model kind's own width is for its data
+    options["n_outputs"] = int(dataset.labels.shape[2]) if dataset.labels.ndim == 3 else 1
     return build_model(config.model, dataset.n_inputs, n_tasks, **options).to(device)
 
 

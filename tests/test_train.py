@@ -190,6 +190,9 @@ def test_presets_carry_the_papers_settings():
         {"clip": 0.0},
         {"hidden": (32, 0)},
         {"dropout": 1.5},
+        {"seed": -1},
+        {"seed": 2**64},
+        {"split_seed": 1.5},
     ],
 )
 def test_bad_configuration_is_a_clear_value_error(change):
@@ -282,3 +285,8 @@ def test_non_finite_validation_predictions_are_a_divergence_not_bad_input(tox21,
 def test_a_learning_rate_too_large_for_float32_is_a_divergence(tox21):
     with pytest.raises(TrainingDiverged, match="overflowed at step 1"):
         train(tox21, "constant", TINY.replace(lr=1e300), progress=False)
+
+
+def test_a_preset_made_for_regression_trains_one_output_per_molecule_task(tox21):
+    config = PRESETS["slaw-mtregression"].replace(epochs=1, max_rows=300, device="cpu")
+    assert np.isfinite(train(tox21, "constant", config, progress=False)["test"]["mean_roc_auc"])
