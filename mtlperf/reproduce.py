@@ -229,9 +229,7 @@ def _per_task_means(runs: dict[str, list[dict]], tasks: Sequence[str], metric: s
     """Method -> test ``metric`` per task, mean over the seeds that finished (NaN: no seed scored it)."""
     means = {}
     for spec, records in runs.items():
-        rows = [
-            [_number(r["result"]["test"][metric].get(task)) for task in tasks] for r in records if r["status"] == "ok"
-        ]
+        rows = [[_number(result["test"][metric].get(task)) for task in tasks] for result in finished_results(records)]
         if rows:
             means[spec] = pd.DataFrame(rows, columns=list(tasks)).mean(axis=0)
     return means

@@ -85,9 +85,6 @@ class PackedGraphs:
     def atoms_per_graph(self) -> np.ndarray:
         return np.diff(self.atom_offsets)
 
-    def bonds_per_graph(self) -> np.ndarray:
-        return np.diff(self.bond_offsets)
-
     def _rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < -len(self) or rows.max() >= len(self)):
