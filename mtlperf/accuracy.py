@@ -47,13 +47,16 @@ def accuracy_sweep(
     device: str = "auto",
     slaw_filter: bool = True,
     progress: bool = True,
+    n_bits: int | None = None,
+    radius: int | None = None,
     **train_overrides: Any,
 ) -> dict:
     """Train ``methods`` on the first K tasks of ``dataset`` for each K in ``tasks`` (None: all), ``seeds`` seeds.
 
     ``preset``: a :data:`mtlperf.train.PRESETS` key, changed by ``train_overrides``; seed k is the
     preset's seed + k. ``slaw_filter``: keep the molecules labelled for one of the first 32 tasks
-    (SLAW), so every K sees the same molecules. Returns the ``accuracy.json`` dict.
+    (SLAW), so every K sees the same molecules. ``n_bits``, ``radius``: the fingerprints (default the
+    loader's: SLAW's 2048 bits, radius 4). Returns the ``accuracy.json`` dict.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
@@ -63,7 +66,8 @@ def accuracy_sweep(
     base = PRESETS[preset].replace(device=device, **train_overrides)
     configs = seed_configs(base, seeds)
     out = Path(out_dir)
-    full = load_dataset(dataset)
+    fingerprints = {key: value for key, value in (("n_bits", n_bits), ("radius", radius)) if value is not None}
+    full = load_dataset(dataset, **fingerprints)
     datasets = [restrict(full, k, slaw_filter) for k in tasks]  # a bad K fails here, before any training
     summary = {
         "dataset": datasets[0].name,
@@ -71,6 +75,7 @@ def accuracy_sweep(
         "seeds": seeds,
         "preset": preset,
         "slaw_filter": slaw_filter,
+        "fingerprints": {key: full.meta.get(key) for key in ("n_bits", "radius")},
         "config": json_ready(dataclasses.asdict(base)),
         "device": device,
         "device_name": device_name(torch.device(device)),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
-from .config import PRESETS, preset_for
+from .config import CLASS_WEIGHTS, PRESETS, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
@@ -24,7 +24,7 @@ from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
 from .reports import accuracy_markdown
-from .reproduce import reproduce_lbtw, reproduce_mtregression
+from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
 from .scaling import run_scaling
 from .train import STRATEGIES, check_method, train
 
@@ -61,11 +61,19 @@ def _int_at_least(minimum: int):
     return parse
 
 
-def _add_fingerprint_options(parser: argparse.ArgumentParser) -> None:
+def _add_fingerprint_options(parser: argparse.ArgumentParser, n_bits: int = 2048, radius: int = 4) -> None:
+    """``--n-bits``/``--radius``, unset (None) unless given: the defaults named in the help are the callee's."""
+    whose = "LBTW's" if n_bits == LBTW_FINGERPRINTS["n_bits"] else "SLAW's"
     parser.add_argument(
-        "--n-bits", type=_int_at_least(1), metavar="N", help="fingerprint length (default 2048, SLAW's; LBTW used 1024)"
+        "--n-bits", type=_int_at_least(1), metavar="N", help=f"fingerprint length (default {n_bits}, {whose})"
     )
-    parser.add_argument("--radius", type=_int_at_least(0), metavar="R", help="Morgan fingerprint radius (default 4)")
+    parser.add_argument(
+        "--radius", type=_int_at_least(0), metavar="R", help=f"Morgan fingerprint radius (default {radius})"
+    )
+
+
+def _fingerprint_options(args) -> dict:
+    return {key: getattr(args, key) for key in ("n_bits", "radius") if getattr(args, key) is not None}
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -116,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=REDUCTIONS,
         help="per-task loss: mean over the labelled rows or over all rows of the batch",
     )
-    train.add_argument("--class-weights", action="store_true", default=None, help="weight positives by neg/pos")
+    train.add_argument(
+        "--class-weights",
+        choices=CLASS_WEIGHTS,
+        help="weight positives by negatives/positives: each task's counts, or pooled over tasks (SLAW's code)",
+    )
     train.add_argument("--split", choices=SPLIT_KINDS, help="ignored when the data has its own split")
     train.add_argument("--fractions", type=_fractions, metavar="TR,VA,TE", help="split fractions, e.g. 0.6,0.2,0.2")
     train.add_argument("--max-rows", type=int, help="train/evaluate on a random sample of about N rows")
@@ -202,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument(
         "--no-slaw-filter", action="store_true", help="keep molecules not labelled for any of the first 32 tasks"
     )
+    _add_fingerprint_options(accuracy)
     accuracy.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     accuracy.add_argument("--out", required=True, metavar="DIR", help="output directory")
     accuracy.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -230,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     lbtw.add_argument("--tasks", type=int, help="keep the first K tasks")
     lbtw.add_argument("--seeds", type=int, default=1)
     lbtw.add_argument("--epochs", type=int, help="default: the paper's 100")
+    _add_fingerprint_options(lbtw, **LBTW_FINGERPRINTS)
     regression = studies.add_parser(
         "mtregression",
         help="the SLAW paper's MTRegression study (Figure 1, Table 1)",
@@ -277,9 +291,7 @@ def _train(args) -> None:
     if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
         valid = ", ".join(list_datasets())
         raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
-    load_options = {
-        key: getattr(args, key) for key in ("cache_dir", "n_bits", "radius") if getattr(args, key) is not None
-    }  # unset: the loader's defaults
+    load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
     options = (
         "model",
@@ -371,6 +383,7 @@ def _accuracy(args) -> None:
         progress=not args.quiet,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        **_fingerprint_options(args),
     )
     print(accuracy_markdown(summary), end="")
     print(f"wrote the accuracy results to {args.out}")
@@ -396,6 +409,7 @@ def _reproduce(args) -> None:
             epochs=args.epochs,
             device=args.device,
             progress=not args.quiet,
+            **_fingerprint_options(args),
         )
     else:
         reproduce_mtregression(args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet)

@@ -13,6 +13,9 @@ from .data.splits import SPLIT_KINDS
 from .losses import REDUCTIONS
 from .validation import is_integer
 
+# "per-task": each task's own counts; "pooled": the counts over all tasks, one ratio for all (SLAW's code)
+CLASS_WEIGHTS = ("none", "per-task", "pooled")
+
 
 def _positive(value: Any) -> bool:
     return is_integer(value) and value >= 1
@@ -33,7 +36,7 @@ class TrainConfig:
     adam_eps: float = 1e-8
     clip: float | None = None  # max gradient norm of the network parameters
     reduction: str = "labelled"
-    class_weights: bool = False  # BCE pos_weight = negatives / positives of each task on the training rows
+    class_weights: str = "none"  # BCE pos_weight = negatives / positives on the training rows: see CLASS_WEIGHTS
     split: str = "random"  # a dataset's predefined split (meta["predefined_split"]) always wins
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
@@ -56,6 +59,8 @@ class TrainConfig:
                 raise ValueError(f"{key} must be an integer in [0, 2**63), got {value!r}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown loss reduction {self.reduction!r}; valid: {', '.join(REDUCTIONS)}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(f"unknown class_weights {self.class_weights!r}; valid: {', '.join(CLASS_WEIGHTS)}")
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"unknown split {self.split!r}; valid: {', '.join(SPLIT_KINDS)}")
         fractions = tuple(float(f) for f in self.fractions)
@@ -110,7 +115,8 @@ PRESETS = {
         seed=0,
     ),
     # SLAW section 5.3 and appendix C (PCBA): Pyramidal 2000 -> 100, 100 epochs, batch 40,000, lr 3e-4, clip 0.5,
-    # class-balanced loss, 90% train / 10% test (no validation: the last state is kept); Adam eps 1e-5 from the code.
+    # class-balanced loss, 90% train / 10% test (no validation: the last state is kept); from the code: Adam eps 1e-5,
+    # class counts pooled over all tasks.
     "slaw-pcba": TrainConfig(
         model="pyramidal",
         epochs=100,
@@ -118,7 +124,7 @@ PRESETS = {
         lr=3e-4,
         adam_eps=1e-5,
         clip=0.5,
-        class_weights=True,
+        class_weights="pooled",
         fractions=(0.9, 0.0, 0.1),
         seed=0,
     ),
@@ -134,7 +140,7 @@ PRESETS = {
         lr=1e-3,
         adam_eps=1e-5,
         clip=0.5,
-        class_weights=True,
+        class_weights="pooled",
         fractions=(0.8, 0.1, 0.1),
         seed=0,
         split_seed=0,

@@ -2,7 +2,7 @@
 
 A run record is ``{"method", "seed_index", "settings", "status": "ok" | "failed", "result" | "reason"}``,
 written atomically to ``RUNS_DIR/<method>__seed<k>.json`` as soon as the run ends. A rerun whose
-settings (dataset, task count, method, the whole :class:`~mtlperf.config.TrainConfig`) equal a
+settings (dataset, task count, featurisation, method, the whole :class:`~mtlperf.config.TrainConfig`) equal a
 file's reads that file instead of training again; a run that raises is recorded as failed with
 its reason and the sweep goes on (an interrupt stops it: the finished runs are on disk). The
 studies (:mod:`mtlperf.reproduce`, :mod:`mtlperf.accuracy`) are built on :func:`run_sweep`.
@@ -27,6 +27,7 @@ from .train import TrainingDiverged, check_method, method_hyperparameters, train
 from .validation import positive_int
 
 logger = logging.getLogger(__name__)
+FEATURE_SETTINGS = ("n_bits", "radius")  # the dataset's featurisation (meta keys): other features, another run
 
 
 def run_sweep(
@@ -75,8 +76,15 @@ def run_file_stem(spec: str) -> str:
 
 def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
     """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
+    features = {key: dataset.meta[key] for key in FEATURE_SETTINGS if key in dataset.meta}
     return json_ready(
-        {"dataset": dataset.name, "n_tasks": dataset.n_tasks, "method": spec, "config": dataclasses.asdict(config)}
+        {
+            "dataset": dataset.name,
+            "n_tasks": dataset.n_tasks,
+            "features": features,
+            "method": spec,
+            "config": dataclasses.asdict(config),
+        }
     )
 
 

@@ -141,7 +141,7 @@ def fit(
     """
     dataset, columns = batches.dataset, list(columns)
     names = [dataset.task_names[c] for c in columns]
-    pos_weight = _pos_weight(dataset, split.train, columns, batches.device) if config.class_weights else None
+    pos_weight = _pos_weight(dataset, split, columns, config, batches.device)
     train_step = TrainingStep(
         model, method, _adam(model, method, config), _loss_function(dataset, config, pos_weight), config.clip
     )
@@ -217,10 +217,12 @@ def _adam(model: torch.nn.Module, method: WeightingMethod, config: TrainConfig) 
     return torch.optim.Adam(groups, lr=config.lr, eps=config.adam_eps)
 
 
-def _pos_weight(dataset: MultiTaskDataset, rows: np.ndarray, columns: list[int], device) -> torch.Tensor:
+def _pos_weight(dataset: MultiTaskDataset, split: Split, columns: list[int], config: TrainConfig, device):
+    if config.class_weights == "none":
+        return None
     if dataset.task_type != "classification":
         raise ValueError("class_weights applies to classification data only")
-    return class_weights(dataset.labels[rows][:, columns]).to(device)
+    return class_weights(dataset.labels[split.train][:, columns], pooled=config.class_weights == "pooled").to(device)
 
 
 def _loss_function(dataset: MultiTaskDataset, config: TrainConfig, pos_weight) -> LossFunction:

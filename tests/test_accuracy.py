@@ -51,6 +51,23 @@ def test_a_rerun_resumes_without_training(sweep, monkeypatch):
     )
 
 
+def test_other_fingerprints_are_other_runs_and_reach_the_model(sweep, tmp_path, monkeypatch):
+    out, summary = sweep
+    widths = []
+    for run in (out / "runs" / "3tasks").iterdir():
+        (tmp_path / "runs" / "3tasks").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / "3tasks" / run.name).write_text(run.read_text())
+
+    def record_width(dataset, spec, config, progress=True):
+        widths.append((dataset.n_inputs, dataset.meta["radius"]))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(sweep_engine, "train", record_width)
+    again = accuracy_sweep("tox21", [3], 1, tmp_path, methods=("constant",), n_bits=512, radius=2, **TINY)
+    assert widths == [(512, 2)] and again["fingerprints"] == {"n_bits": 512, "radius": 2}
+    assert summary["fingerprints"] == {"n_bits": 2048, "radius": 4}
+
+
 def test_bad_task_count_fails_before_any_training(tmp_path):
     with pytest.raises(ValueError, match="only 12 task columns"):
         accuracy_sweep("tox21", [3, 50], 1, tmp_path, methods=("constant",), **TINY)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from mtlperf.reproduce import reproduce_mtregression
+from mtlperf.methods import parse_spec
+from mtlperf.reproduce import MTREGRESSION_SPECS, reproduce_mtregression
 
 STEPS = 400
-METHODS = ("constant", "ideal-constant", "dwa", "gradnorm", "slaw")
+NAMES = ("constant", "ideal-constant", "dwa", "gradnorm", "slaw")
+METHODS = tuple(spec for spec in MTREGRESSION_SPECS if parse_spec(spec)[0] in NAMES)  # as the SLAW code runs them
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,12 @@ def study(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
-def final_error(study, spec):
-    return study["methods"][spec]["final_loss_weight_error"]
+def row(study, name):
+    return next(r for spec, r in study["methods"].items() if parse_spec(spec)[0] == name)
+
+
+def final_error(study, name):
+    return row(study, name)["final_loss_weight_error"]
 
 
 def test_slaw_loss_weight_error_ends_at_least_10x_below_constant_and_dwa(study):
@@ -40,18 +46,18 @@ def test_slaw_loss_weight_error_ends_at_least_10x_below_constant_and_dwa(study):
 
 def test_dwa_learns_no_meaningful_weights_and_gradnorm_is_on_its_way(study):
     """Paper: DWA's error "does not decrease throughout training"; GradNorm's falls towards the ideal."""
-    dwa = np.asarray(study["methods"]["dwa"]["loss_weight_error"])
+    dwa = np.asarray(row(study, "dwa")["loss_weight_error"])
     assert np.all(np.abs(dwa / final_error(study, "constant") - 1) < 0.05)
     assert final_error(study, "gradnorm") < 0.5 * final_error(study, "constant")
 
 
-def test_slaw_reaches_its_final_error_in_fewer_steps_than_gradnorm(study):
-    slaw, gradnorm = (study["methods"][m]["steps_to_final_error"] for m in ("slaw", "gradnorm"))
-    assert study["claims"]["slaw_faster_than_gradnorm"]["holds"] and slaw < gradnorm
+def test_slaw_settles_in_fewer_steps_than_gradnorm(study):
+    slaw, gradnorm = (row(study, m)["steps_to_settle"] for m in ("slaw", "gradnorm"))
+    assert study["claims"]["slaw_settles_before_gradnorm"]["holds"] and slaw < gradnorm
 
 
 def test_slaw_test_loss_within_10_percent_of_ideal_constant_and_lowest_of_the_others(study):
-    loss = {m: study["methods"][m]["test_normalized_loss"]["mean"] for m in METHODS}
+    loss = {m: row(study, m)["test_normalized_loss"]["mean"] for m in NAMES}
     assert loss["slaw"] == pytest.approx(loss["ideal-constant"], rel=0.1)
     assert loss["slaw"] < min(loss["constant"], loss["dwa"], loss["gradnorm"])
     assert study["claims"]["slaw_lowest_test_loss_non_oracle"]["holds"]

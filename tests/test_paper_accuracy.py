@@ -75,7 +75,7 @@ def test_pcba_per_task_pr_auc_ranks_like_table_s2(pcba_study, spec):
         "slaw_error_10x_below_dwa",
         "gradnorm_error_10x_below_constant",
         "gradnorm_error_10x_below_dwa",
-        "slaw_faster_than_gradnorm",
+        "slaw_settles_before_gradnorm",
         "slaw_test_loss_within_10pct_of_ideal",
     ],
 )

@@ -173,7 +173,7 @@ def test_presets_carry_the_papers_settings():
         40_000,
         3e-4,
         0.5,
-        True,
+        "pooled",
     )
     assert pcba.fractions == (0.9, 0.0, 0.1)
     assert TINY.replace(epochs=7, lr=None).epochs == 7 and TINY.replace(lr=None).lr == TINY.lr
@@ -193,11 +193,29 @@ def test_presets_carry_the_papers_settings():
         {"seed": -1},
         {"seed": 2**64},
         {"split_seed": 1.5},
+        {"class_weights": "balanced"},
     ],
 )
 def test_bad_configuration_is_a_clear_value_error(change):
     with pytest.raises(ValueError, match=next(iter(change)).split("_")[0]):
         TINY.replace(**change)
+
+
+def test_class_weights_pooled_over_tasks_train_differently_from_per_task_ones(tox21, monkeypatch):
+    seen = []
+    original = train_module.task_losses
+    monkeypatch.setattr(
+        train_module,
+        "task_losses",
+        lambda *a, pos_weight=None, **k: seen.append(pos_weight) or original(*a, pos_weight=pos_weight, **k),
+    )
+    train(tox21, "constant", TINY.replace(class_weights="per-task"), progress=False)
+    per_task = seen[-1]
+    train(tox21, "constant", TINY.replace(class_weights="pooled"), progress=False)
+    pooled = seen[-1]
+    assert len(set(per_task.tolist())) == 3 and len(set(pooled.tolist())) == 1
+    labels = tox21.labels[make_split(tox21, TINY).train]
+    assert pooled[0].item() == pytest.approx((labels == 0).sum() / (labels == 1).sum())
 
 
 def test_unknown_method_or_hyperparameter_names_the_choices(tox21):

@@ -21,6 +21,7 @@ from .synthetic import PCBA_SIZE, synthetic_pcba
 
 logger = logging.getLogger(__name__)
 EMBEDDED_FILES = {"tox21": "tox21.csv.gz", "muv": "muv.csv.gz", "toxcast": "toxcast_data.csv.gz"}
+MOLECULE_DATASETS = (*EMBEDDED_FILES, "pcba")  # the named sets of featurised SMILES (any CSV path is one too)
 _INVALID_EXAMPLES = 5
 
 
