@@ -248,7 +248,9 @@ def test_pcba_without_the_file_says_how_to_get_it(tmp_path, monkeypatch):
 def test_mtregression_writes_the_figure_table_and_json_schema(mtr_dir):
     out, summary = mtr_dir
     assert (out / "loss_weight_error.png").stat().st_size > 0
-    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(f"{run_file_stem(s)}__seed0.json" for s in MTREGRESSION_SPECS)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(
+        f"{run_file_stem(s)}__seed0.json" for s in MTREGRESSION_SPECS
+    )
     data = json.loads((out / "mtregression.json").read_text())
     assert list(data["methods"]) == list(MTREGRESSION_SPECS) and data["steps"] == MTR_STEPS
     for spec, row in data["methods"].items():

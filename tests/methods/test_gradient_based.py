@@ -91,6 +91,44 @@ def test_gradnorm_absent_task_keeps_weights_finite_and_neutral():
     assert method.initial_losses[2] == pytest.approx(4.0)
 
 
+def test_gradnorm_on_the_heads_by_hand():
+    # Head gradients x_t = (3, 4), (1, 0): norms 5 and 1, as the shared rows of the two-step test,
+    # so the first update is the same: w = (0.975, 1.025). The shared layer (theta) plays no part.
+    x = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    for implementation in ("batched", "loop"):
+        theta = torch.ones(2, requires_grad=True)
+        heads = torch.ones(2, 1, 2, requires_grad=True)  # like TaskHeads: [T, out, d]
+        losses = (heads[:, 0] * x).sum(1) + torch.tensor([[9.0, 0.0], [0.0, 9.0]]) @ theta - 9.0
+        name, hyperparameters = parse_spec(f"gradnorm:layer=heads,implementation={implementation}")
+        method = create_method(name, 2, **hyperparameters)
+        applied = method.backward(losses, ModelParts(shared=[theta], last_shared=[theta], heads=heads))
+        assert applied.tolist() == [1.0, 1.0]
+        torch.testing.assert_close(method.weights.detach(), torch.tensor([0.975, 1.025]))
+        torch.testing.assert_close(heads.grad[:, 0], x)
+
+
+def test_gradnorm_head_norms_equal_a_per_task_loop_of_autograd_grad():
+    torch.manual_seed(0)
+    model = build_model("pyramidal", 64, 5, hidden=(32, 8))
+    batch, labels = small_batch(5, 24, absent=3)
+    logits, parts = model.forward_with_parts(batch)
+    losses = task_losses(logits, labels)
+    expected = torch.stack(
+        [torch.autograd.grad(losses[t], parts.heads, retain_graph=True)[0][t].norm() for t in range(5)]
+    )
+    norms = create_method("gradnorm", 5, layer="heads")._gradient_norms(losses, parts)
+    torch.testing.assert_close(norms, expected)
+    assert norms[3] == 0  # the absent task
+
+
+def test_gradnorm_on_the_heads_without_heads_is_a_value_error():
+    theta = torch.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="layer=heads"):
+        create_method("gradnorm", 2, layer="heads").backward(linear_losses(theta, [[3, 4], [1, 0]]), [theta])
+    with pytest.raises(ValueError, match="layer='shared'"):
+        create_method("gradnorm", 2, layer="shared")
+
+
 # ---------------------------------------------------------------- PCGrad
 
 
