@@ -23,6 +23,7 @@ import torch
 from . import reports
 from .config import PRESETS
 from .data import load_dataset
+from .data.fingerprints import FINGERPRINT_SETTINGS
 from .data.subsets import restrict
 from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, json_ready
@@ -66,7 +67,7 @@ def accuracy_sweep(
     base = PRESETS[preset].replace(device=device, **train_overrides)
     configs = seed_configs(base, seeds)
     out = Path(out_dir)
-    fingerprints = {key: value for key, value in (("n_bits", n_bits), ("radius", radius)) if value is not None}
+    fingerprints = {key: value for key, value in zip(FINGERPRINT_SETTINGS, (n_bits, radius)) if value is not None}
     full = load_dataset(dataset, **fingerprints)
     datasets = [restrict(full, k, slaw_filter) for k in tasks]  # a bad K fails here, before any training
     summary = {
@@ -75,7 +76,7 @@ def accuracy_sweep(
         "seeds": seeds,
         "preset": preset,
         "slaw_filter": slaw_filter,
-        "fingerprints": {key: full.meta.get(key) for key in ("n_bits", "radius")},
+        "fingerprints": {key: full.meta.get(key) for key in FINGERPRINT_SETTINGS},
         "config": json_ready(dataclasses.asdict(base)),
         "device": device,
         "device_name": device_name(torch.device(device)),

@@ -16,6 +16,7 @@ from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
 from .config import CLASS_WEIGHTS, PRESETS, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
+from .data.fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, FINGERPRINT_SETTINGS
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
 from .gate import check
@@ -61,7 +62,9 @@ def _int_at_least(minimum: int):
     return parse
 
 
-def _add_fingerprint_options(parser: argparse.ArgumentParser, n_bits: int = 2048, radius: int = 4) -> None:
+def _add_fingerprint_options(
+    parser: argparse.ArgumentParser, n_bits: int = DEFAULT_N_BITS, radius: int = DEFAULT_RADIUS
+) -> None:
     """``--n-bits``/``--radius``, unset (None) unless given: the defaults named in the help are the callee's."""
     whose = "LBTW's" if n_bits == LBTW_FINGERPRINTS["n_bits"] else "SLAW's"
     parser.add_argument(
@@ -73,7 +76,7 @@ def _add_fingerprint_options(parser: argparse.ArgumentParser, n_bits: int = 2048
 
 
 def _fingerprint_options(args) -> dict:
-    return {key: getattr(args, key) for key in ("n_bits", "radius") if getattr(args, key) is not None}
+    return {key: getattr(args, key) for key in FINGERPRINT_SETTINGS if getattr(args, key) is not None}
 
 
 def _fractions(text: str) -> tuple[float, ...]:

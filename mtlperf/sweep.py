@@ -21,13 +21,13 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import MultiTaskDataset
+from .data.fingerprints import FINGERPRINT_SETTINGS
 from .io import atomic_write_json, json_ready, read_json
 from .methods import parse_spec
 from .train import TrainingDiverged, check_method, method_hyperparameters, train
 from .validation import positive_int
 
 logger = logging.getLogger(__name__)
-FEATURE_SETTINGS = ("n_bits", "radius")  # the dataset's featurisation (meta keys): other features, another run
 
 
 def run_sweep(
@@ -76,7 +76,7 @@ def run_file_stem(spec: str) -> str:
 
 def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> dict:
     """What makes a run the same run (compared after a JSON round trip, as read back from its file)."""
-    features = {key: dataset.meta[key] for key in FEATURE_SETTINGS if key in dataset.meta}
+    features = {key: dataset.meta[key] for key in FINGERPRINT_SETTINGS if key in dataset.meta}
     return json_ready(
         {
             "dataset": dataset.name,

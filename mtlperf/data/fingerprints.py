@@ -23,6 +23,7 @@ from .cache import atomic_save_npz, cache_dir, strings_digest
 
 DEFAULT_N_BITS = 2048
 DEFAULT_RADIUS = 4  # the SLAW radius
+FINGERPRINT_SETTINGS = ("n_bits", "radius")  # a molecule set's featurisation: loader options and meta keys
 _CACHE_FORMAT = 1
 _PARALLEL_FROM = 20_000  # below this, starting worker processes costs more than it saves
 _CHUNK = 5_000
