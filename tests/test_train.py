@@ -201,7 +201,7 @@ def test_bad_configuration_is_a_clear_value_error(change):
         TINY.replace(**change)
 
 
-def test_class_weights_pooled_over_tasks_train_differently_from_per_task_ones(tox21, monkeypatch):
+def test_class_weights_per_task_or_pooled_reach_the_loss(tox21, monkeypatch):
     seen = []
     original = train_module.task_losses
     monkeypatch.setattr(
