@@ -153,7 +153,12 @@ def fit(
     metric = "valid_normalized_loss" if dataset.task_type == "regression" else "valid_mean_pr_auc"
     bar = tqdm(range(1, config.epochs + 1), desc=method.name, unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        method.start_epoch()
+        if method.wants_training_losses:
+            method.start_epoch(
+                training_set_losses(model, batches, split.train, columns, train_step.loss_function, config)
+            )
+        else:
+            method.start_epoch()
         model.train()
         loss_sum = torch.zeros((), device=batches.device)
         weight_sum, n_weighted, n_batches = None, 0, 0
@@ -208,6 +213,34 @@ def fit(
         model.load_state_dict(best_state)
     weights = torch.stack(logged).cpu().numpy() if logged else None
     return Fit(model, best_epoch, history, step, weights)
+
+
+@torch.no_grad()
+def training_set_losses(
+    model: torch.nn.Module,
+    batches: Batches,
+    rows: np.ndarray,
+    columns: Sequence[int],
+    loss_function: LossFunction,
+    config: TrainConfig,
+) -> torch.Tensor:
+    """The task losses [T] of ``model`` (evaluation mode) over all of ``rows``, as one batch would give them.
+
+    Each batch's loss of task t counts by its labelled rows of t (``reduction="labelled"``) or by
+    its rows (``"batch"``), so the result is the loss of the whole set, whatever the batch size.
+    """
+    was_training = model.training
+    model.eval()
+    total = count = None
+    for chunk in training_batches(rows, config.batch_size):
+        labels = batches.labels(chunk, columns)
+        losses = loss_function(model(batches.inputs(chunk)), labels)
+        labelled = torch.isfinite(labels).reshape(len(chunk), len(columns), -1).any(dim=2).sum(dim=0)
+        weight = labelled if config.reduction == "labelled" else torch.full_like(labelled, len(chunk))
+        total = losses * weight if total is None else total + losses * weight
+        count = weight if count is None else count + weight
+    model.train(was_training)
+    return total / count.clamp_min(1)
 
 
 def _adam(model: torch.nn.Module, method: WeightingMethod, config: TrainConfig) -> torch.optim.Adam:

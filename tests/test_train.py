@@ -308,3 +308,30 @@ def test_a_learning_rate_too_large_for_float32_is_a_divergence(tox21):
 def test_a_preset_made_for_regression_trains_one_output_per_molecule_task(tox21):
     config = PRESETS["slaw-mtregression"].replace(epochs=1, max_rows=300, device="cpu")
     assert np.isfinite(train(tox21, "constant", config, progress=False)["test"]["mean_roc_auc"])
+
+
+@pytest.mark.parametrize("reduction", ["labelled", "batch"])
+def test_training_set_losses_are_the_whole_sets_loss_whatever_the_batch_size(tox21, reduction):
+    config = TINY.replace(reduction=reduction)
+    batches = train_module.Batches(tox21, torch.device("cpu"))
+    model = new_model(tox21, 3, config, torch.device("cpu"))
+    rows = np.arange(1000)
+    loss = train_module._loss_function(tox21, config, None)
+    whole = train_module.training_set_losses(model, batches, rows, [0, 1, 2], loss, config.replace(batch_size=1000))
+    batched = train_module.training_set_losses(model, batches, rows, [0, 1, 2], loss, config.replace(batch_size=64))
+    torch.testing.assert_close(batched, whole)
+    assert model.training, "the pass leaves the model in training mode"
+
+
+@pytest.mark.parametrize("spec", ["lbtw:l0=training-set", "dwa:mode=ratio"])
+def test_methods_asking_for_training_set_losses_get_them_at_every_epoch_start(tox21, spec, monkeypatch):
+    given = []
+    original = train_module.training_set_losses
+    monkeypatch.setattr(train_module, "training_set_losses", lambda *args: given.append(original(*args)) or given[-1])
+    result = train(tox21, spec, TINY.replace(epochs=3), progress=False)
+    _finite_metrics(result, 3)
+    assert len(given) == 3 and all(losses.shape == (3,) and bool((losses > 0).all()) for losses in given)
+    assert not torch.equal(given[0], given[2]), "each epoch's pass sees the network trained so far"
+    given.clear()
+    train(tox21, "lbtw", TINY, progress=False)
+    assert not given, "a method that does not ask pays for no extra pass"

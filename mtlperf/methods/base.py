@@ -81,8 +81,17 @@ class WeightingMethod:
         """Learnable state of the method itself (optimised beside the network)."""
         return []
 
-    def start_epoch(self) -> None:
-        """Called by the trainer before the first batch of every epoch."""
+    @property
+    def wants_training_losses(self) -> bool:
+        """True when :meth:`start_epoch` needs the task losses of a full pass over the training set."""
+        return False
+
+    def start_epoch(self, training_losses: torch.Tensor | None = None) -> None:
+        """Called by the trainer before the first batch of every epoch.
+
+        ``training_losses``: the mean task losses [T] of the current network over the whole training
+        set (evaluation mode, no gradient), given when :attr:`wants_training_losses` is true.
+        """
 
     def spec(self) -> str:
         """The ``NAME:KEY=VALUE,...`` spelling that recreates this method."""

@@ -6,7 +6,7 @@ from ..validation import is_real, require
 from .base import WeightingMethod, weighted_backward
 from .registry import register
 
-MODES = ("epoch", "step")
+MODES = ("epoch", "step", "ratio")
 
 
 @register
@@ -23,6 +23,8 @@ class DWA(WeightingMethod):
     ``mode="step"``: the SLAW authors' code, a per-step average
     ``Lbar <- ema * Lbar + (1 - ema) * L`` (starting at the first loss) and
     ``r = Lbar / Lbar_previous``, the weights used at the next step.
+    ``mode="ratio"``: the SGNN-EBM code, ``r_t = L_t / L0_t`` at every step, ``L0`` the losses of a
+    full pass over the training set at the start of the epoch.
     """
 
     name = "dwa"
@@ -40,8 +42,15 @@ class DWA(WeightingMethod):
         self.epoch_sum = self.epoch_count = None  # epoch mode: this epoch so far
         self.epoch_batches = 0
         self.epoch_means: list[torch.Tensor] = []  # epoch mode: the last two finished epochs
+        self.initial: torch.Tensor | None = None  # ratio mode: this epoch's training-set losses
 
-    def start_epoch(self) -> None:
+    @property
+    def wants_training_losses(self) -> bool:
+        return self.hparams["mode"] == "ratio"
+
+    def start_epoch(self, training_losses=None) -> None:
+        if self.hparams["mode"] == "ratio":
+            self.initial = None if training_losses is None else training_losses.detach().clone()
         if self.hparams["mode"] != "epoch" or self.epoch_batches == 0:
             return
         mean = self.epoch_sum / self.epoch_count.clamp_min(1)
@@ -55,7 +64,11 @@ class DWA(WeightingMethod):
         current = losses.detach()
         applied = self.weights if self.weights is not None else torch.ones_like(current)
         present = current != 0
-        if self.hparams["mode"] == "step":
+        if self.hparams["mode"] == "ratio":
+            if self.initial is None:  # no training-set pass given: the first losses stand in for it
+                self.initial = current.clone()
+            applied = self._weights_from(current, self.initial)
+        elif self.hparams["mode"] == "step":
             previous = self.average if self.average is not None else torch.zeros_like(current)
             ema = self.hparams["ema"]
             updated = torch.where(previous != 0, ema * previous + (1 - ema) * current, current)

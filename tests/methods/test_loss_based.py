@@ -115,7 +115,26 @@ def test_lbtw_absent_task_takes_its_baseline_later():
     assert all(math.isfinite(w) for w in weights + grad)
 
 
-@pytest.mark.parametrize("hp", [{"alpha": -0.1}, {"alpha": "x"}, {"renormalize": "yes"}])
+def test_lbtw_training_set_baseline_is_the_full_pass_given_at_the_epoch_start():
+    method = from_spec("lbtw:l0=training-set", 2)
+    assert method.wants_training_losses and not create_method("lbtw", n_tasks=2).wants_training_losses
+    method.start_epoch(torch.tensor([4.0, 1.0], dtype=torch.float64))
+    assert close(step(method, [1.0, 1.0])[0], [0.5, 1.0])  # against the full pass, not this first batch
+    assert close(step(method, [1.0, 4.0])[0], [0.5, 2.0])
+
+
+def test_lbtw_refresh_sets_the_baseline_again_every_n_steps():
+    method = from_spec("lbtw:refresh=2", 2)
+    method.start_epoch()
+    assert close(step(method, [4.0, 4.0])[0], [1.0, 1.0])  # step 0: baseline [4, 4]
+    assert close(step(method, [1.0, 4.0])[0], [0.5, 1.0])
+    assert close(step(method, [2.0, 1.0])[0], [1.0, 1.0])  # step 2: baseline [2, 1]
+    assert close(step(method, [1.0, 4.0])[0], [SQRT_HALF, 2.0])
+
+
+@pytest.mark.parametrize(
+    "hp", [{"alpha": -0.1}, {"alpha": "x"}, {"renormalize": "yes"}, {"l0": "epoch"}, {"refresh": -1}]
+)
 def test_lbtw_rejects_bad_hyperparameters(hp):
     with pytest.raises(ValueError, match=f"lbtw: {next(iter(hp))}=.* is invalid; expected"):
         create_method("lbtw", n_tasks=2, **hp)
@@ -240,6 +259,15 @@ def test_dwa_absent_tasks_keep_weights_finite_in_step_mode():
     step(method, [1.0, 2.0])  # task 0's average starts here: r = 1
     assert close(step(method, [0.0, 2.0])[0], [1.0, 1.0])
     assert close(step(method, [2.0, 2.0])[0], [1.0, 1.0])  # task 0 absent last step: r = 1
+
+
+def test_dwa_ratio_mode_is_softmax_of_loss_over_training_set_loss():
+    method = from_spec("dwa:mode=ratio", 2)
+    assert method.wants_training_losses
+    method.start_epoch(torch.tensor([2.0, 1.0], dtype=torch.float64))
+    expected = 2 * torch.softmax(torch.tensor([1.0 / 2.0, 3.0 / 1.0]) / 2.0, dim=0)
+    weights, grad = step(method, [1.0, 3.0])
+    assert close(weights, expected.tolist()) and close(grad, [2 * weights[0] * 1.0, 2 * weights[1] * 3.0])
 
 
 @pytest.mark.parametrize("hp", [{"mode": "batch"}, {"temperature": 0.0}, {"ema": 1.0}])

@@ -24,7 +24,7 @@ def test_unknown_hyperparameter_names_the_valid_ones():
     with pytest.raises(ValueError, match="unknown hyperparameter") as error:
         create_method("lbtw", n_tasks=2, beta=0.9)
     assert "beta" in str(error.value)
-    assert "valid: alpha, renormalize" in str(error.value)
+    assert "valid: alpha, l0, refresh, renormalize" in str(error.value)
 
 
 def test_parse_spec_types_values_like_the_defaults():
