@@ -14,20 +14,23 @@ from pathlib import Path
 
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
-from .config import CLASS_WEIGHTS, PRESETS, preset_for
+from .config import CLASS_WEIGHTS, PRESETS, TrainConfig, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, FINGERPRINT_SETTINGS
 from .data.splits import SPLIT_KINDS
 from .device import DEVICE_CHOICES, resolve_device
 from .gate import check
-from .io import atomic_write_json, check_output_dir, check_output_file
+from .io import atomic_write_json, atomic_write_text, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
 from .reports import accuracy_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
+from .results_section import render, replace_section
 from .scaling import run_scaling
 from .train import STRATEGIES, check_method, train
+
+SEED_LIMIT = 2**63  # numpy's and torch's seeds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,16 +50,17 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
-def _int_at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
+def _int_at_least(minimum: int, below: int | None = None):
+    """An argparse type: an integer >= ``minimum`` (and < ``below`` if given)."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        if value is None or value < minimum or (below is not None and value >= below):
+            accepted = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
+            raise argparse.ArgumentTypeError(f"expected an integer {accepted}, got {text!r}")
         return value
 
     return parse
@@ -109,16 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
         "with the paper settings of the data (LBTW's for molecules, SLAW's for mtregression); options override them.",
     )
     train.add_argument("--dataset", required=True, help=f"{', '.join(list_datasets())}, or a CSV path")
-    train.add_argument("--tasks", type=int, metavar="K", help="use the first K tasks (default: all)")
+    train.add_argument("--tasks", type=_int_at_least(1), metavar="K", help="use the first K tasks (default: all)")
     train.add_argument("--method", default="constant", metavar="SPEC", help="method spec (default: constant)")
     train.add_argument("--preset", choices=tuple(PRESETS), help="settings to start from (default: by dataset)")
     train.add_argument("--model", choices=MODEL_KINDS, help="network (default: the preset's)")
     train.add_argument("--init", choices=INITS, help="initialisation: torch's, or the LBTW authors' code")
     train.add_argument("--hidden", type=_int_list, metavar="H,H", help="hidden layer sizes, e.g. 64,32")
     train.add_argument("--dropout", type=float)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=_int_at_least(1))
+    train.add_argument("--max-steps", type=_int_at_least(1), help="stop after this many optimiser steps")
+    train.add_argument("--batch-size", type=_int_at_least(1))
     train.add_argument("--lr", type=float)
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--clip", type=float, help="max gradient norm")
@@ -134,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--split", choices=SPLIT_KINDS, help="ignored when the data has its own split")
     train.add_argument("--fractions", type=_fractions, metavar="TR,VA,TE", help="split fractions, e.g. 0.6,0.2,0.2")
-    train.add_argument("--max-rows", type=int, help="train/evaluate on a random sample of about N rows")
-    train.add_argument("--eval-every", type=int, metavar="EPOCHS")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--max-rows", type=_int_at_least(1), help="train/evaluate on a random sample of about N rows")
+    train.add_argument("--eval-every", type=_int_at_least(1), metavar="EPOCHS")
+    train.add_argument("--seed", type=_int_at_least(0, SEED_LIMIT))
     train.add_argument("--device", choices=DEVICE_CHOICES, help="default: auto")
     train.add_argument("--save-predictions", action="store_true", default=None, help="put predictions in the JSON")
     train.add_argument("--cache-dir", help="where features and downloads are cached")
@@ -174,11 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument(
         "--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T", help="task counts (default 32,64,96,128)"
     )
-    scaling.add_argument("--batch-size", type=int, default=40000, help="default 40000 (SLAW, PCBA)")
-    scaling.add_argument("--steps", type=int, default=20, help="timed steps per point")
-    scaling.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    scaling.add_argument("--batch-size", type=_int_at_least(1), default=40000, help="default 40000 (SLAW, PCBA)")
+    scaling.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point")
+    scaling.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first")
     scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    scaling.add_argument("--seed", type=int, default=0)
+    scaling.add_argument("--seed", type=_int_at_least(0, SEED_LIMIT), default=0)
     scaling.add_argument("--out", default="results/scaling", metavar="DIR", help="output directory")
     scaling.add_argument(
         "--accuracy",
@@ -205,15 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPECS",
         help=f"method specs separated by ';' (default {';'.join(SWEEP_SPECS)})",
     )
-    accuracy.add_argument("--seeds", type=int, default=3)
+    accuracy.add_argument("--seeds", type=_int_at_least(1), default=3)
     accuracy.add_argument(
         "--preset",
         choices=[p for p in PRESETS if p != "slaw-mtregression"],
         default="slaw-pcba",
         help="training settings (default slaw-pcba: SLAW's PCBA recipe)",
     )
-    accuracy.add_argument("--epochs", type=int, help="default: the preset's")
-    accuracy.add_argument("--batch-size", type=int, help="default: the preset's")
+    accuracy.add_argument("--epochs", type=_int_at_least(1), help="default: the preset's")
+    accuracy.add_argument("--batch-size", type=_int_at_least(1), help="default: the preset's")
     accuracy.add_argument(
         "--no-slaw-filter", action="store_true", help="keep molecules not labelled for any of the first 32 tasks"
     )
@@ -243,17 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="STL, MTL, Fine Tuning, GradNorm, RMTL and LBTW on one dataset.",
     )
     lbtw.add_argument("--dataset", required=True, help="pcba (the paper's), toxcast, muv, tox21 or a CSV path")
-    lbtw.add_argument("--tasks", type=int, help="keep the first K tasks")
-    lbtw.add_argument("--seeds", type=int, default=1)
-    lbtw.add_argument("--epochs", type=int, help="default: the paper's 100")
+    lbtw.add_argument("--tasks", type=_int_at_least(1), help="keep the first K tasks")
+    lbtw.add_argument("--seeds", type=_int_at_least(1), default=1)
+    lbtw.add_argument("--epochs", type=_int_at_least(1), help="default: the paper's 100")
     _add_fingerprint_options(lbtw, **LBTW_FINGERPRINTS)
     regression = studies.add_parser(
         "mtregression",
         help="the SLAW paper's MTRegression study (Figure 1, Table 1)",
         description="Seven weighting methods on MTRegression.",
     )
-    regression.add_argument("--seeds", type=int, default=10)
-    regression.add_argument("--steps", type=int, default=9900, help="default: the paper's 9,900")
+    regression.add_argument("--seeds", type=_int_at_least(1), default=10)
+    regression.add_argument("--steps", type=_int_at_least(1), default=9900, help="default: the paper's 9,900")
+    report = commands.add_parser(
+        "report",
+        help="render the README's Results section from results/",
+        description="Write the README's Results section from the result files; --check only compares.",
+    )
+    report.add_argument("--results", default="results", metavar="DIR", help="result directory (default results)")
+    report.add_argument(
+        "--readme", default="README.md", metavar="FILE", help="the README to update (default README.md)"
+    )
+    report.add_argument("--check", action="store_true", help="exit 1 if the README differs, write nothing")
     for study in (lbtw, regression):
         study.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
         study.add_argument("--out", required=True, metavar="DIR", help="output directory")
@@ -294,36 +308,53 @@ def _train(args) -> None:
     if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
         valid = ", ".join(list_datasets())
         raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
+    given = _training_options(args, TRAIN_OPTIONS)
     load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
-    options = (
-        "model",
-        "init",
-        "hidden",
-        "dropout",
-        "epochs",
-        "max_steps",
-        "batch_size",
-        "lr",
-        "weight_decay",
-        "clip",
-        "reduction",
-        "class_weights",
-        "split",
-        "fractions",
-        "max_rows",
-        "eval_every",
-        "seed",
-        "device",
-        "save_predictions",
-    )
     preset = PRESETS[args.preset] if args.preset else preset_for(dataset)
-    config = preset.replace(**{key: getattr(args, key) for key in options})  # unset options (None) keep the preset
+    config = preset.replace(**given)
     result = train(dataset, args.method, config, progress=not args.quiet)
     print(format_result(result))
     if args.out:
         atomic_write_json(args.out, result)
         print(f"wrote {args.out}")
+
+
+TRAIN_OPTIONS = (
+    "model",
+    "init",
+    "hidden",
+    "dropout",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "clip",
+    "reduction",
+    "class_weights",
+    "split",
+    "fractions",
+    "max_rows",
+    "eval_every",
+    "seed",
+    "device",
+    "save_predictions",
+)
+
+
+def _training_options(args, names: Sequence[str]) -> dict:
+    """The training options given on the command line, checked now (before any data is loaded)
+    against every preset; an error names the option as it is spelt on the command line."""
+    given = {key: getattr(args, key) for key in names if getattr(args, key, None) is not None}
+    try:
+        TrainConfig().replace(**given)
+    except ValueError as error:
+        message = str(error)
+        for key in given:
+            message = re.sub(rf"\b{key}\b", "--" + key.replace("_", "-"), message)
+        raise ValueError(message) from None
+    return given
 
 
 def format_result(result: dict) -> str:
@@ -419,6 +450,24 @@ def _reproduce(args) -> None:
     print(f"wrote the {args.study} study to {args.out}")
 
 
+def _report(args) -> int:
+    readme = Path(args.readme)
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"--readme {readme}: cannot read it ({error})") from None
+    rendered = replace_section(text, render(args.results))
+    if rendered == text:
+        print(f"{readme}: the Results section matches {args.results}/")
+        return 0
+    if args.check:
+        print(f"{readme}: the Results section differs from what {args.results}/ gives; run `mtlperf report`")
+        return 1
+    atomic_write_text(readme, rendered)
+    print(f"wrote the Results section of {readme} from {args.results}/")
+    return 0
+
+
 _COMMANDS = {
     "methods": _methods,
     "train": _train,
@@ -427,6 +476,7 @@ _COMMANDS = {
     "accuracy": _accuracy,
     "gate": _gate,
     "reproduce": _reproduce,
+    "report": _report,
 }
 
 

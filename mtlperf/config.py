@@ -66,8 +66,11 @@ class TrainConfig:
         fractions = tuple(float(f) for f in self.fractions)
         if len(fractions) != 3 or min(fractions) < 0 or fractions[0] <= 0 or not math.isclose(sum(fractions), 1.0):
             raise ValueError(f"fractions must be 3 numbers >= 0 (train > 0) summing to 1, got {self.fractions!r}")
-        if not (self.lr > 0 and self.adam_eps > 0 and self.weight_decay >= 0):
-            raise ValueError("lr and adam_eps must be positive and weight_decay non-negative")
+        for key, low in (("lr", 0.0), ("adam_eps", 0.0)):
+            if not (math.isfinite(getattr(self, key)) and getattr(self, key) > low):
+                raise ValueError(f"{key} must be a finite number > 0, got {getattr(self, key)!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be a positive max gradient norm or None, got {self.clip!r}")
         if self.dropout is not None and not 0 <= self.dropout < 1:

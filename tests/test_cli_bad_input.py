@@ -323,3 +323,67 @@ def test_out_dir_in_an_unwritable_directory(command, unwritable_dir, capsys, no_
     assert_one_line_error(
         [*DIR_COMMANDS[command], "--out", out], capsys, f"--out {out}: cannot write in {unwritable_dir}"
     )
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+BAD_SETTINGS = [
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**64)], "--seed"),
+    (["--epochs", "0"], "--epochs"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--max-steps", "-3"], "--max-steps"),
+    (["--lr", "-1"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--weight-decay", "-0.1"], "--weight-decay"),
+    (["--fractions", "0.5,0.5"], "--fractions"),
+    (["--dropout", "1.5"], "--dropout"),
+    (["--clip", "0"], "--clip"),
+    (["--hidden", "0"], "--hidden"),
+]
+
+
+@pytest.mark.parametrize("argv, option", BAD_SETTINGS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_train_checks_every_setting_before_loading_and_names_the_option(argv, option, capsys, no_loading):
+    assert_one_line_error([*TRAIN, *argv], capsys, option)
+
+
+SWEEP_SETTINGS = {
+    "accuracy --seeds 0": [*DIR_COMMANDS["accuracy"], "--seeds", "0"],
+    "accuracy --epochs 0": [*DIR_COMMANDS["accuracy"], "--epochs", "0"],
+    "accuracy --batch-size 0": [*DIR_COMMANDS["accuracy"], "--batch-size", "0"],
+    "reproduce lbtw --seeds 0": [*DIR_COMMANDS["reproduce lbtw"], "--seeds", "0"],
+    "reproduce lbtw --epochs -1": [*DIR_COMMANDS["reproduce lbtw"], "--epochs", "-1"],
+    "reproduce lbtw --tasks 0": [*DIR_COMMANDS["reproduce lbtw"], "--tasks", "0"],
+    "reproduce mtregression --steps 0": [*DIR_COMMANDS["reproduce mtregression"], "--steps", "0"],
+    "scaling --steps 0": [*DIR_COMMANDS["scaling"], "--steps", "0"],
+    "scaling --warmup -1": [*DIR_COMMANDS["scaling"], "--warmup", "-1"],
+}
+
+
+@pytest.mark.parametrize("name", list(SWEEP_SETTINGS))
+def test_sweeps_check_their_settings_before_loading(name, tmp_path, capsys, no_loading):
+    option = name.split()[-2]
+    assert_one_line_error([*SWEEP_SETTINGS[name], "--out", str(tmp_path / "out")], capsys, f"argument {option}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_diverging_run_is_exit_1_one_line_and_writes_nothing(tmp_path, capsys):
+    argv = [
+        *TRAIN,
+        "--tasks",
+        "3",
+        "--hidden",
+        "16",
+        "--max-rows",
+        "400",
+        "--batch-size",
+        "64",
+        "--lr",
+        "1e30",
+        "--quiet",
+    ]
+    code = main([*argv, "--out", str(tmp_path / "run.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "non-finite" in err and "step" in err and "epoch" in err
+    assert list(tmp_path.iterdir()) == [], "a failed run leaves no result and no temporary file"
