@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from mtlperf.cases import make_case
+from mtlperf.scaling import DEFAULT_BATCH
 
 from . import matrix as bench
 
@@ -25,7 +26,7 @@ WARMUP = 2  # untimed steps in setup: allocator, autotuning, first-call overhead
 RATIO_STEPS = 5  # interleaved steps per case for track_ratio_to_constant
 SETTINGS = {
     f"{device}, batch {bench.batch_size(device)}, torch {torch.__version__}": (device, bench.batch_size(device))
-    for device in bench.BATCH
+    for device in DEFAULT_BATCH
 }  # parameter value -> (device type, batch size)
 
 

@@ -13,6 +13,7 @@ import os
 import torch
 
 from mtlperf.device import resolve_device
+from mtlperf.scaling import DEFAULT_BATCH
 
 METHODS = (
     "constant",
@@ -28,7 +29,6 @@ METHODS = (
     "constant-dense-input",
 )
 TASKS = (32, 64, 96, 128)  # SLAW's PCBA subsets
-BATCH = {"cpu": 256, "cuda": 40_000}
 
 
 def methods() -> list[str]:
@@ -54,7 +54,7 @@ def device() -> torch.device:
 def batch_size(device_type: str) -> int:
     text = os.environ.get("MTLPERF_BENCH_BATCH")
     if text is None:
-        return BATCH.get(device_type, BATCH["cuda"])
+        return DEFAULT_BATCH.get(device_type, DEFAULT_BATCH["cuda"])
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(f"MTLPERF_BENCH_BATCH must be a positive integer, got {text!r}")
     return int(text)

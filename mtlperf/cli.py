@@ -27,7 +27,7 @@ from .models import INITS, MODEL_KINDS
 from .reports import accuracy_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
 from .results_section import render, replace_section
-from .scaling import run_scaling
+from .scaling import DEFAULT_BATCH, run_scaling
 from .train import STRATEGIES, check_method, train
 
 SEED_LIMIT = 2**63  # numpy's and torch's seeds
@@ -178,12 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument(
         "--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T", help="task counts (default 32,64,96,128)"
     )
-    scaling.add_argument("--batch-size", type=_int_at_least(1), default=40000, help="default 40000 (SLAW, PCBA)")
-    scaling.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point")
-    scaling.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first")
-    scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    scaling.add_argument("--seed", type=_int_at_least(0, SEED_LIMIT), default=0)
-    scaling.add_argument("--out", default="results/scaling", metavar="DIR", help="output directory")
+    scaling.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        help=f"rows per step (default {DEFAULT_BATCH['cpu']} on CPU, SLAW's {DEFAULT_BATCH['cuda']:,} on a GPU)",
+    )
+    scaling.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
+    scaling.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
+    scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+    scaling.add_argument("--seed", type=_int_at_least(0, SEED_LIMIT), default=0, help="default 0")
+    scaling.add_argument(
+        "--out", default="results/scaling", metavar="DIR", help="output directory (default results/scaling)"
+    )
     scaling.add_argument(
         "--accuracy",
         metavar="FILE",

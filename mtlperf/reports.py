@@ -145,8 +145,9 @@ def scaling_markdown(scaling: Mapping[str, Any]) -> str:
             lines.append(_md_row(row))
         return lines + [""]
 
+    measured_growth = any(_growth(growth, label, rows) is not None for label, rows in series.items())
     lines = [_scaling_title(scaling) + ".", ""]
-    lines += table("Median time per training step (ms)", lambda r: _fmt_ms(r["step_time_s"]["median"]), True)
+    lines += table("Median time per training step (ms)", lambda r: _fmt_ms(r["step_time_s"]["median"]), measured_growth)
     lines += table("Ratio to `constant` at the same task count", lambda r: _fmt(r["ratio_to_constant"], "{:.2f}×"))
     lines += table("Peak memory (MiB)", lambda r: _fmt(_mib(r["peak_memory_bytes"]), "{:,.1f}"))
     return "\n".join(lines).rstrip() + "\n"

@@ -28,13 +28,14 @@ from .timing import peak_memory_bytes, time_interleaved
 from .validation import integer_at_least
 
 REFERENCE = "constant"
+DEFAULT_BATCH = {"cpu": 256, "cuda": 40_000}  # rows per step when none is given: SLAW's PCBA batch on a GPU
 GROWTH_FROM, GROWTH_TO = 32, 128
 
 
 def run_scaling(
     methods: list[str],
     tasks: list[int],
-    batch_size: int,
+    batch_size: int | None,
     steps: int,
     warmup: int,
     device: str,
@@ -47,11 +48,14 @@ def run_scaling(
 
     Everything is checked before the first step is timed. ``accuracy``: an ``accuracy.json``
     (:func:`mtlperf.accuracy.accuracy_sweep`) whose mean AP goes into the results and the
-    figure's second panel. Returns the scaling dict (the JSON's content).
+    figure's second panel. ``batch_size`` None: :data:`DEFAULT_BATCH` of the device. A rerun with
+    the same settings into the same directory times only the cases the file lacks, and says so.
+    Returns the scaling dict (the JSON's content).
     """
+    dev = resolve_device(device)
+    batch_size = DEFAULT_BATCH.get(dev.type, DEFAULT_BATCH["cuda"]) if batch_size is None else batch_size
     specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed)
     accuracy_results = _accuracy_results(accuracy) if accuracy is not None else None
-    dev = resolve_device(device)
     path = Path(out_dir) / "scaling.json"
     settings = {
         "device": dev.type,
@@ -67,6 +71,13 @@ def run_scaling(
     for note in notes:
         print(f"mtlperf scaling: {note}", file=sys.stderr)
     done = {(r["method"], r["n_tasks"]) for r in scaling["results"]}
+    if done:
+        wanted = {(spec, n) for spec in specs for n in tasks}
+        print(
+            f"mtlperf scaling: {len(done & wanted)} of {len(wanted)} cases already measured in {path} with these "
+            "settings: kept, not timed again (delete the file to time them again)",
+            file=sys.stderr,
+        )
     for n_tasks in dict.fromkeys(tasks):
         todo = [spec for spec in specs if (spec, n_tasks) not in done]
         if not todo:

@@ -75,7 +75,7 @@ def test_methods_are_interleaved_and_rotated_round_by_round(tmp_path, monkeypatc
     assert order == ["constant", "lbtw", "slaw", "lbtw", "slaw", "constant", "slaw", "constant", "lbtw"]
 
 
-def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring(tmp_path, fake, monkeypatch):
+def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring(tmp_path, fake, monkeypatch, capsys):
     calls = []
 
     def memory_then_crash(case):
@@ -103,8 +103,22 @@ def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring
     assert [(r["method"], r["n_tasks"]) for r in result["results"][4:]] == [("lbtw", 64), ("slaw", 64)]
 
     fake.clear()
+    capsys.readouterr()
     run_scaling(["lbtw"], [32, 64], out_dir=str(tmp_path), **SMALL)
     assert fake == []  # everything asked for is there already
+    assert "4 of 4 cases already measured" in capsys.readouterr().err, "a rerun says it reused the file"
+
+
+def test_without_a_batch_size_the_device_default_is_used(tmp_path, fake):
+    result = run_scaling(["lbtw"], [32], out_dir=str(tmp_path), **{**SMALL, "batch_size": None})
+    assert result["batch_size"] == mtlperf.scaling.DEFAULT_BATCH["cpu"] == 256
+
+
+def test_the_growth_column_appears_only_when_32_and_128_were_both_measured(tmp_path, fake):
+    run_scaling(["lbtw"], [32, 64], out_dir=str(tmp_path / "short"), **SMALL)
+    assert "growth" not in (tmp_path / "short" / "scaling.md").read_text()
+    run_scaling(["lbtw"], [32, 128], out_dir=str(tmp_path / "full"), **SMALL)
+    assert "growth 32→128" in (tmp_path / "full" / "scaling.md").read_text()
 
 
 def test_a_different_setting_in_the_same_directory_is_refused(tmp_path, fake):
