@@ -1,9 +1,12 @@
 """The benchmark matrix shared by the asv suites here and the pytest-benchmark suite (tests/test_benchmarks.py).
 
-Environment variables narrow or move it without editing code (CI's quick CPU runs):
-``MTLPERF_BENCH_DEVICE`` (auto, cpu, cuda; default auto), ``MTLPERF_BENCH_BATCH`` (rows
-per batch; default 256 on CPU, SLAW's 40,000 on a GPU), ``MTLPERF_BENCH_TASKS`` (e.g.
-``32,128``) and ``MTLPERF_BENCH_METHODS`` (specs separated by ``;``).
+The grid is fixed: asv keys its history by the parameter values, so they must be the same on every
+run and machine. Environment variables only choose which part of it runs (CI's quick runs):
+``MTLPERF_BENCH_METHODS`` (specs of :data:`METHODS` separated by ``;``), ``MTLPERF_BENCH_TASKS``
+(counts of :data:`TASKS`, e.g. ``32,128``) and ``MTLPERF_BENCH_DEVICE`` (auto, cpu, cuda; default
+auto); a name outside the grid is an error. The batch is the device's
+:data:`mtlperf.scaling.DEFAULT_BATCH`; ``MTLPERF_BENCH_BATCH`` changes it for pytest-benchmark only,
+and asv refuses to run with it set (its history would mix two batch sizes under one name).
 """
 
 from __future__ import annotations
@@ -28,22 +31,33 @@ METHODS = (
     "pcgrad:implementation=loop",
     "constant-dense-input",
 )
+
 TASKS = (32, 64, 96, 128)  # SLAW's PCBA subsets
 
 
 def methods() -> list[str]:
-    text = os.environ.get("MTLPERF_BENCH_METHODS")
-    return list(METHODS) if text is None else [s.strip() for s in text.split(";") if s.strip()]
+    """The methods this run measures: all of :data:`METHODS`, or those ``MTLPERF_BENCH_METHODS`` names."""
+    return _selected("MTLPERF_BENCH_METHODS", METHODS, ";", str)
 
 
 def tasks() -> list[int]:
-    text = os.environ.get("MTLPERF_BENCH_TASKS")
+    """The task counts this run measures: all of :data:`TASKS`, or those ``MTLPERF_BENCH_TASKS`` names."""
+    return _selected("MTLPERF_BENCH_TASKS", TASKS, ",", int)
+
+
+def _selected(variable: str, grid: tuple, separator: str, kind) -> list:
+    text = os.environ.get(variable)
     if text is None:
-        return list(TASKS)
+        return list(grid)
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        chosen = [kind(v.strip()) for v in text.split(separator) if v.strip()]
     except ValueError:
-        raise ValueError(f"MTLPERF_BENCH_TASKS must be comma-separated integers, got {text!r}") from None
+        chosen = None
+    unknown = [v for v in chosen or [] if v not in grid]
+    if not chosen or unknown:
+        valid = separator.join(map(str, grid))
+        raise ValueError(f"{variable}={text!r}: {unknown or 'nothing'} not in the benchmark grid; valid: {valid}")
+    return chosen
 
 
 def device() -> torch.device:
@@ -51,7 +65,13 @@ def device() -> torch.device:
     return resolve_device(os.environ.get("MTLPERF_BENCH_DEVICE", "auto"))
 
 
+def built_devices() -> list[str]:
+    """The device types this torch build can run, read without touching CUDA (safe at import)."""
+    return ["cpu", "cuda"] if torch.version.cuda or torch.version.hip else ["cpu"]
+
+
 def batch_size(device_type: str) -> int:
+    """The rows per step: the device's default, or ``MTLPERF_BENCH_BATCH`` (pytest-benchmark only)."""
     text = os.environ.get("MTLPERF_BENCH_BATCH")
     if text is None:
         return DEFAULT_BATCH.get(device_type, DEFAULT_BATCH["cuda"])

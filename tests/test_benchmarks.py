@@ -6,7 +6,7 @@ the cheap correctness check at the end. To time, grouped by task count:
     pytest tests/test_benchmarks.py --benchmark-only --benchmark-group-by=param:n_tasks
     pytest tests/test_benchmarks.py --benchmark-only -k "32tasks and (constant or pcgrad)"   # a slice
 
-The matrix and setting come from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
+The matrix comes from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
 ``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the timed steps per case (default 5).
 """
 
@@ -66,3 +66,51 @@ def test_asv_accuracy_tracks_read_the_sweep_and_refuse_a_failed_run():
     assert suite.track_pooled_ap(results, "slaw", 32) == 0.42
     with pytest.raises(RuntimeError, match="pcgrad at 32 tasks did not train"):
         suite.track_mean_pr_auc(results, "pcgrad", 32)
+
+
+def test_the_asv_grid_is_the_same_whatever_the_selection_variables(monkeypatch):
+    import importlib
+
+    import benchmarks.bench_accuracy
+    import benchmarks.bench_step
+
+    before = (benchmarks.bench_step.StepCPU.params, benchmarks.bench_accuracy.Accuracy.params)
+    monkeypatch.setenv("MTLPERF_BENCH_METHODS", "constant")
+    monkeypatch.setenv("MTLPERF_BENCH_TASKS", "32")
+    after = [importlib.reload(module) for module in (benchmarks.bench_step, benchmarks.bench_accuracy)]
+    assert (after[0].StepCPU.params, after[1].Accuracy.params) == before
+    assert before[0] == (list(bench.METHODS), list(bench.TASKS))
+
+
+@pytest.mark.parametrize(
+    "variable, value, named",
+    [
+        ("MTLPERF_BENCH_METHODS", "constant;pcgard", "pcgard"),
+        ("MTLPERF_BENCH_TASKS", "32,48", "48"),
+        ("MTLPERF_BENCH_TASKS", "many", "nothing"),
+    ],
+)
+def test_a_selection_outside_the_grid_is_an_error_naming_the_valid_values(monkeypatch, variable, value, named):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=f"{variable}=.*{named}.*valid: "):
+        bench.methods() if variable.endswith("METHODS") else bench.tasks()
+
+
+def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkeypatch):
+    from benchmarks.bench_step import StepCPU
+
+    monkeypatch.setenv("MTLPERF_BENCH_DEVICE", "cpu")
+    monkeypatch.setenv("MTLPERF_BENCH_METHODS", "lbtw")
+    with pytest.raises(NotImplementedError, match="not selected"):
+        StepCPU().setup("constant", 32)
+    monkeypatch.setenv("MTLPERF_BENCH_BATCH", "32")
+    with pytest.raises(RuntimeError, match="MTLPERF_BENCH_BATCH"):
+        StepCPU().setup("lbtw", 32)
+
+
+def test_a_cpu_only_torch_defines_no_cuda_suite():
+    import benchmarks.bench_step
+
+    if torch.version.cuda or torch.version.hip:
+        pytest.skip("this torch is built with CUDA")
+    assert not hasattr(benchmarks.bench_step, "StepCUDA")
