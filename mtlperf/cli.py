@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument("--seeds", type=_int_at_least(1), default=3)
     accuracy.add_argument(
         "--preset",
-        choices=[p for p in PRESETS if p != "slaw-mtregression"],
+        choices=[p for p, preset in PRESETS.items() if preset.model not in ("mtregression", "gin")],
         default="slaw-pcba",
         help="training settings (default slaw-pcba: SLAW's PCBA recipe)",
     )
@@ -315,9 +315,14 @@ def _train(args) -> None:
         valid = ", ".join(list_datasets())
         raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
     given = _training_options(args, TRAIN_OPTIONS)
+    model = args.model or (PRESETS[args.preset].model if args.preset else None)
     load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
+    if model == "gin":
+        if _fingerprint_options(args):
+            raise ValueError("--n-bits and --radius set fingerprints; the gin model reads molecular graphs")
+        load_options["features"] = "graphs"
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
-    preset = PRESETS[args.preset] if args.preset else preset_for(dataset)
+    preset = PRESETS[args.preset] if args.preset else preset_for(dataset, model)
     config = preset.replace(**given)
     result = train(dataset, args.method, config, progress=not args.quiet)
     print(format_result(result))

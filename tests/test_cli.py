@@ -226,3 +226,19 @@ def test_reproduce_mtregression_writes_its_study(tmp_path):
     summary = json.loads((out / "mtregression.json").read_text())
     assert {"constant", "slaw", "pcgrad"} <= set(summary["methods"])
     assert (out / "table1.md").exists() and (out / "loss_weight_error.png").exists()
+
+
+def test_train_with_the_gin_model_reads_graphs_and_writes_per_task_metrics(tmp_path, capsys):
+    out = tmp_path / "gin.json"
+    code, _, err = _run(
+        [*TINY_TRAIN, "--model", "gin", "--hidden", "16,16", "--method", "gradnorm", "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert result["config"]["model"] == "gin" and result["config"]["hidden"] == [16, 16]
+    assert len(result["test"]["pr_auc"]) == len(result["test"]["roc_auc"]) == 3
+
+
+def test_fingerprint_options_with_the_gin_model_are_one_line_exit_2(capsys):
+    code, _, err = _run([*TINY_TRAIN, "--model", "gin", "--n-bits", "512"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "molecular graphs" in err

@@ -335,3 +335,32 @@ def test_methods_asking_for_training_set_losses_get_them_at_every_epoch_start(to
     given.clear()
     train(tox21, "lbtw", TINY, progress=False)
     assert not given, "a method that does not ask pays for no extra pass"
+
+
+@pytest.fixture(scope="module")
+def tox21_graphs():
+    return load_dataset("tox21", n_tasks=3, features="graphs")
+
+
+GIN_TINY = TINY.replace(model="gin", hidden=(16, 16), max_rows=300, batch_size=64, lr=1e-3)
+
+
+@pytest.mark.parametrize("spec", [*list_methods(), *STRATEGIES])
+def test_every_method_and_strategy_trains_the_gin_model_on_molecular_graphs(tox21_graphs, spec):
+    result = train(tox21_graphs, _runnable(spec, 3), GIN_TINY, progress=False)
+    _finite_metrics(result, 3)
+    assert result["config"]["model"] == "gin"
+
+
+def test_gin_training_repeats_exactly_with_the_same_seed(tox21_graphs):
+    first, again = (train(tox21_graphs, "gradnorm", GIN_TINY, progress=False) for _ in range(2))
+    assert first["test"] == again["test"] and first["history"] == again["history"]
+    other = train(tox21_graphs, "gradnorm", GIN_TINY.replace(seed=4), progress=False)
+    assert other["test"] != first["test"]
+
+
+def test_the_gin_model_refuses_fingerprints_and_other_widths(tox21):
+    with pytest.raises(ValueError, match="GraphBatch"):
+        train(tox21, "constant", GIN_TINY, progress=False)
+    with pytest.raises(ValueError, match="all equal"):
+        new_model(tox21, 3, GIN_TINY.replace(hidden=(16, 8)), torch.device("cpu"))

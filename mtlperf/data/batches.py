@@ -9,17 +9,19 @@ import torch
 
 from .dataset import MultiTaskDataset
 from .fingerprints import PackedFingerprints
+from .graphs import PackedGraphs
 
 
 class Batches:
-    """``inputs(rows)`` (``SparseBits`` for packed fingerprints, else a dense float tensor) and
+    """``inputs(rows)`` (``SparseBits`` for packed fingerprints, a ``GraphBatch`` for molecular graphs,
+    else a dense float tensor) and
     ``labels(rows, columns)``, both on ``device``."""
 
     def __init__(self, dataset: MultiTaskDataset, device: torch.device):
         self.dataset, self.device = dataset, device
 
     def inputs(self, rows: np.ndarray):
-        if isinstance(self.dataset.inputs, PackedFingerprints):
+        if isinstance(self.dataset.inputs, (PackedFingerprints, PackedGraphs)):
             return self.dataset.inputs.batch(rows, self.device)
         return torch.as_tensor(np.asarray(self.dataset.inputs[rows], dtype=np.float32)).to(self.device)
 

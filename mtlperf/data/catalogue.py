@@ -14,6 +14,7 @@ import numpy as np
 from .csv_loader import read_task_csv
 from .dataset import MultiTaskDataset
 from .fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, cached_fingerprints
+from .graphs import cached_graphs
 from .mtregression import mtregression
 from .pcba import EMBEDDED, find_pcba_file, pcba_task_names
 from .subsets import SLAW_FILTER_TASKS, check_n_tasks, restrict
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 EMBEDDED_FILES = {"tox21": "tox21.csv.gz", "muv": "muv.csv.gz", "toxcast": "toxcast_data.csv.gz"}
 MOLECULE_DATASETS = (*EMBEDDED_FILES, "pcba")  # the named sets of featurised SMILES (any CSV path is one too)
 _INVALID_EXAMPLES = 5
+FEATURES = ("fingerprints", "graphs")  # what a molecule set is featurised into: for the MLPs, for the gin model
 
 
 def load_molecule_csv(
@@ -37,16 +39,25 @@ def load_molecule_csv(
     cache: bool = True,
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
+    features: str = "fingerprints",
 ) -> MultiTaskDataset:
     """A DeepChem-layout CSV as a featurised :class:`MultiTaskDataset`.
 
-    Invalid SMILES are dropped, counted and shown (``meta["invalid_smiles"]``); then the
-    first ``n_tasks`` tasks are kept with the rows labelled in them (:func:`restrict`).
+    ``features``: "fingerprints" (Morgan bits, ``n_bits`` and ``radius``) or "graphs" (molecular
+    graphs for the ``gin`` model, Hu et al.'s atom and bond vocabulary). Invalid SMILES are
+    dropped, counted and shown (``meta["invalid_smiles"]``); then the first ``n_tasks`` tasks are
+    kept with the rows labelled in them (:func:`restrict`).
     """
+    if features not in FEATURES:
+        raise ValueError(f"unknown features {features!r}; valid: {', '.join(FEATURES)}")
     path = Path(path)
     name = name or path.name.removesuffix(".gz").removesuffix(".csv")
     table = read_task_csv(path, None if slaw_filter else n_tasks, task_names)
-    fingerprints, valid = cached_fingerprints(table.smiles, n_bits, radius, cache, cache_dir, workers)
+    if features == "graphs":
+        inputs, status = cached_graphs(table.smiles, None, cache, cache_dir, workers)
+        valid = status == 0
+    else:
+        inputs, valid = cached_fingerprints(table.smiles, n_bits, radius, cache, cache_dir, workers)
     invalid = [text for text, ok in zip(table.smiles, valid) if not ok]
     if invalid:
         logger.warning("%s: %d invalid SMILES dropped, e.g. %s", name, len(invalid), invalid[:_INVALID_EXAMPLES])
@@ -54,14 +65,14 @@ def load_molecule_csv(
     dataset = MultiTaskDataset(
         name=name,
         task_names=table.task_names,
-        inputs=fingerprints,
+        inputs=inputs,
         labels=table.labels[rows],
         task_type="classification",
         smiles=[table.smiles[i] for i in rows],
         meta={
             "source": str(path),
-            "n_bits": n_bits,
-            "radius": radius,
+            "features": features,
+            **({"n_bits": n_bits, "radius": radius} if features == "fingerprints" else {}),
             "invalid_smiles": {"count": len(invalid), "examples": invalid[:_INVALID_EXAMPLES]},
         },
     )
@@ -73,11 +84,11 @@ def _csv(path: Path, name: str | None = None) -> Callable[..., MultiTaskDataset]
 
     def load(
         n_tasks=None, slaw_filter=False, n_bits=DEFAULT_N_BITS, radius=DEFAULT_RADIUS, cache=True, cache_dir=None,
-        workers=None,
+        workers=None, features="fingerprints",
     ):  # fmt: skip
         return load_molecule_csv(
             path, n_tasks, name=name, slaw_filter=slaw_filter, n_bits=n_bits,
-            radius=radius, cache=cache, cache_dir=cache_dir, workers=workers,
+            radius=radius, cache=cache, cache_dir=cache_dir, workers=workers, features=features,
         )  # fmt: skip
 
     return load
@@ -85,12 +96,13 @@ def _csv(path: Path, name: str | None = None) -> Callable[..., MultiTaskDataset]
 
 def _pcba(
     n_tasks=None, path=None, slaw_filter=False, n_bits=DEFAULT_N_BITS, radius=DEFAULT_RADIUS, cache=True,
-    cache_dir=None, workers=None,
+    cache_dir=None, workers=None, features="fingerprints",
 ):  # fmt: skip
     """The user's PCBA file (``path`` or the cache dir), tasks in DeepChem's order whatever the file's."""
     return load_molecule_csv(
         find_pcba_file(path, cache_dir), n_tasks, name="pcba", task_names=list(pcba_task_names()),
         slaw_filter=slaw_filter, n_bits=n_bits, radius=radius, cache=cache, cache_dir=cache_dir, workers=workers,
+        features=features,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .fingerprints import PackedFingerprints
+from .graphs import PackedGraphs
 
 TASK_TYPES = ("classification", "regression")
 
@@ -17,7 +18,8 @@ TASK_TYPES = ("classification", "regression")
 class MultiTaskDataset:
     """N examples, T tasks.
 
-    ``inputs``: :class:`PackedFingerprints` or a dense float32 array [N, d].
+    ``inputs``: :class:`PackedFingerprints`, :class:`~mtlperf.data.graphs.PackedGraphs` (molecular
+    graphs) or a dense float32 array [N, d].
     ``labels``: float32 [N, T] (classification, 0/1, NaN = missing) or [N, T, out] (regression).
     ``meta``: free-form facts, e.g. ``invalid_smiles``, ``ideal_weights``, ``predefined_split``
     (a dict ``{"train", "valid", "test"}`` of index arrays).
@@ -25,7 +27,7 @@ class MultiTaskDataset:
 
     name: str
     task_names: list[str]
-    inputs: PackedFingerprints | np.ndarray
+    inputs: PackedFingerprints | PackedGraphs | np.ndarray
     labels: np.ndarray
     task_type: str = "classification"
     smiles: list[str] | None = None
@@ -49,13 +51,16 @@ class MultiTaskDataset:
 
     @property
     def n_inputs(self) -> int:
-        """Width of one input: the fingerprint length or the dense feature count."""
-        return self.inputs.n_bits if isinstance(self.inputs, PackedFingerprints) else int(self.inputs.shape[1])
+        """Width of one input: the fingerprint length, the dense feature count, or a graph's features per atom."""
+        if isinstance(self.inputs, PackedFingerprints):
+            return self.inputs.n_bits
+        return int((self.inputs.atoms if isinstance(self.inputs, PackedGraphs) else self.inputs).shape[1])
 
     def subset(self, rows: Sequence[int] | np.ndarray) -> MultiTaskDataset:
         """These rows, in this order; ``meta`` is copied except a ``predefined_split`` (its indices no longer apply)."""
         rows = np.asarray(rows, dtype=np.int64)
-        inputs = self.inputs.take(rows) if isinstance(self.inputs, PackedFingerprints) else self.inputs[rows]
+        packed = isinstance(self.inputs, (PackedFingerprints, PackedGraphs))
+        inputs = self.inputs.take(rows) if packed else self.inputs[rows]
         smiles = None if self.smiles is None else [self.smiles[i] for i in rows]
         meta = {k: v for k, v in self.meta.items() if k != "predefined_split"}
         return replace(self, inputs=inputs, labels=self.labels[rows], smiles=smiles, meta=meta)

@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 from ..validation import positive_int
+from .gin import GINEncoder
 from .layers import SparseInputLinear, TaskHeads
 from .net import FeedForwardTrunk, MultiTaskNet
 
-MODEL_KINDS = ("lbtw", "pyramidal", "mtregression")
+MODEL_KINDS = ("lbtw", "pyramidal", "mtregression", "gin")
 INITS = ("torch", "lbtw-code")
 
 
@@ -35,6 +36,9 @@ def build_model(
       Linear(100, 1) heads. SLAW's code has two logits per task with cross-entropy, the same
       model family as one logit with BCE.
     - ``mtregression`` (SLAW): four Linear(·, 100) + Tanh layers; Linear(100, 100) heads.
+    - ``gin`` (SGNN-EBM): :class:`~mtlperf.models.gin.GINEncoder` over molecular graphs, 5 layers
+      of 300, dropout 0.2, mean pooling; Linear(300, 1) heads. ``hidden`` gives one width per GIN
+      layer (all equal); ``n_inputs`` is not used (the atom and bond vocabularies are fixed).
 
     ``hidden`` sets the trunk widths (``lbtw`` ends in Sigmoid + BatchNorm after its last
     layer, ReLU before), ``dropout`` the rate after every trunk Linear, ``n_outputs`` the
@@ -45,8 +49,10 @@ def build_model(
         raise ValueError(f"unknown model kind {kind!r}; valid: {', '.join(MODEL_KINDS)}")
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
-    n_inputs = positive_int(n_inputs, "n_inputs")
     n_tasks = positive_int(n_tasks, "n_tasks")
+    if kind == "gin":
+        return _gin(n_tasks, hidden, dropout, n_outputs, init)
+    n_inputs = positive_int(n_inputs, "n_inputs")
     default_hidden, default_dropout, default_outputs, activation = {
         "lbtw": ((2000, 2000), 0.25, 1, nn.ReLU),
         "pyramidal": ((2000, 100), 0.0, 1, nn.ReLU),
@@ -74,6 +80,18 @@ def build_model(
     if init == "lbtw-code":
         _lbtw_code_init(model)
     return model
+
+
+def _gin(n_tasks: int, hidden, dropout, n_outputs, init: str) -> MultiTaskNet:
+    if init != "torch":
+        raise ValueError(f"init {init!r} is the LBTW network's; the gin model takes init 'torch' (the authors')")
+    widths = tuple(hidden) if hidden is not None else (300,) * 5
+    if not widths or len(set(widths)) != 1:
+        raise ValueError(f"gin: hidden must be one width per GIN layer, all equal (e.g. 300,300,300), got {widths}")
+    emb_dim = positive_int(widths[0], "every hidden width")
+    encoder = GINEncoder(n_layers=len(widths), emb_dim=emb_dim, dropout=0.2 if dropout is None else float(dropout))
+    heads = TaskHeads(n_tasks, encoder.out_features, positive_int(1 if n_outputs is None else n_outputs, "n_outputs"))
+    return MultiTaskNet(encoder, heads)
 
 
 @torch.no_grad()

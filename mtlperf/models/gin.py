@@ -109,6 +109,15 @@ class GINEncoder(nn.Module):
     def forward(self, graphs: GraphBatch) -> torch.Tensor:
         return pool_nodes(self.node_states(graphs), graphs.batch, graphs.n_graphs, self.pooling)
 
+    def forward_recording(self, graphs: GraphBatch) -> tuple[torch.Tensor, None]:
+        """The trunk contract of :class:`~mtlperf.models.net.MultiTaskNet`: the graph vectors, and
+        ``None`` for the Linear layers, since the Gramian fast paths need every shared parameter in one."""
+        return self(graphs), None
+
+    def last_linear(self) -> nn.Linear:
+        """The last layer's MLP output (GradNorm's W): its batch norm follows, then the pooling."""
+        return self.layers[-1].mlp[-1]
+
 
 def pool_nodes(states: torch.Tensor, batch: torch.Tensor, n_graphs: int, pooling: str = "mean") -> torch.Tensor:
     """[n_graphs, d]: the mean, sum or max of each graph's node states (a graph without nodes gives 0)."""

@@ -1,8 +1,10 @@
 """A multi-task network: a shared trunk, then every task head as one batched layer.
 
 A trunk is any module with ``forward_recording(x) -> (features, linear_layers)`` (the features
-the heads read and a :class:`LinearIO` per Linear layer of that forward) and ``last_linear()``
-(the Linear layer GradNorm calls W). :class:`FeedForwardTrunk` is the fingerprint networks'.
+the heads read and a :class:`LinearIO` per Linear layer of that forward, or None when its
+parameters are not all Linear layers') and ``last_linear()`` (the Linear layer GradNorm calls W).
+:class:`FeedForwardTrunk` is the fingerprint networks', :class:`~mtlperf.models.gin.GINEncoder`
+the molecular graphs'.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class MultiTaskNet(nn.Module):
             shared=tuple(self.shared_parameters()),
             last_shared=tuple(self.last_shared_parameters()),
             heads=self.heads.weight,
-            linear_layers=tuple(linear_layers),
+            linear_layers=None if linear_layers is None else tuple(linear_layers),
             features=features,
         )
         return self.heads(features), parts

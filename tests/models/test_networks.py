@@ -132,7 +132,7 @@ def test_build_model_rejects_bad_options(kwargs, message):
         build_model(args.pop("kind"), args.pop("n_inputs"), args.pop("n_tasks"), **args)
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind", [kind for kind in MODEL_KINDS if kind != "gin"])  # gin reads graphs
 def test_model_gives_the_same_numbers_for_bits_and_dense_input(kind):
     torch.manual_seed(0)
     model = build_model(kind, 80, 3, hidden=(24, 12)).eval()
