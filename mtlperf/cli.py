@@ -311,9 +311,11 @@ def _train(args) -> None:
         check_output_file(args.out)
     check_method(*parse_spec(args.method))
     resolve_device(args.device or "auto")
-    if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().is_file():
+    if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().exists():
         valid = ", ".join(list_datasets())
-        raise ValueError(f"unknown dataset {args.dataset!r}; valid: {valid}, or the path of a CSV file")
+        raise ValueError(
+            f"unknown dataset {args.dataset!r}; valid: {valid}, the path of a CSV file or of a ChEMBL-STRING directory"
+        )
     given = _training_options(args, TRAIN_OPTIONS)
     model = args.model or (PRESETS[args.preset].model if args.preset else None)
     load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
@@ -321,6 +323,8 @@ def _train(args) -> None:
         if _fingerprint_options(args):
             raise ValueError("--n-bits and --radius set fingerprints; the gin model reads molecular graphs")
         load_options["features"] = "graphs"
+    elif Path(args.dataset).expanduser().is_dir():  # a ChEMBL-STRING directory loads graphs unless told
+        load_options["features"] = "fingerprints"
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
     preset = PRESETS[args.preset] if args.preset else preset_for(dataset, model)
     config = preset.replace(**given)

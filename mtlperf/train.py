@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from .config import TrainConfig, preset_for
 from .data import MultiTaskDataset
 from .data.batches import Batches, training_batches
+from .data.graphs import PackedGraphs
 from .data.splits import Split, sampled_split
 from .determinism import deterministic_kernels, seed_everything
 from .device import device_name, resolve_device
@@ -265,6 +266,11 @@ def _loss_function(dataset: MultiTaskDataset, config: TrainConfig, pos_weight) -
 
 
 def new_model(dataset: MultiTaskDataset, n_tasks: int, config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    graphs = isinstance(dataset.inputs, PackedGraphs)
+    if graphs and config.model != "gin":
+        raise ValueError(f"{dataset.name} holds molecular graphs; only the gin model reads them (--model gin)")
+    if not graphs and config.model == "gin":
+        raise ValueError(f"{dataset.name} holds vectors; the gin model reads molecular graphs (features='graphs')")
     options = {k: getattr(config, k) for k in ("hidden", "dropout") if getattr(config, k) is not None}
     options["init"] = config.init
     # one output per task unless the labels have more (MTRegression); the model kind's own width is for its data

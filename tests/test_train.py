@@ -359,8 +359,10 @@ def test_gin_training_repeats_exactly_with_the_same_seed(tox21_graphs):
     assert other["test"] != first["test"]
 
 
-def test_the_gin_model_refuses_fingerprints_and_other_widths(tox21):
-    with pytest.raises(ValueError, match="GraphBatch"):
+def test_the_gin_model_refuses_fingerprints_and_other_widths(tox21, tox21_graphs):
+    with pytest.raises(ValueError, match="only the gin model reads them"):
+        train(tox21_graphs, "constant", TINY, progress=False)
+    with pytest.raises(ValueError, match="the gin model reads molecular graphs"):
         train(tox21, "constant", GIN_TINY, progress=False)
     with pytest.raises(ValueError, match="all equal"):
-        new_model(tox21, 3, GIN_TINY.replace(hidden=(16, 8)), torch.device("cpu"))
+        new_model(tox21_graphs, 3, GIN_TINY.replace(hidden=(16, 8)), torch.device("cpu"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .chembl_string import read_chembl_string
 from .csv_loader import read_task_csv
 from .dataset import MultiTaskDataset
 from .fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, cached_fingerprints
@@ -94,6 +95,69 @@ def _csv(path: Path, name: str | None = None) -> Callable[..., MultiTaskDataset]
     return load
 
 
+def load_chembl_string(
+    directory: str | os.PathLike,
+    n_tasks: int | None = None,
+    *,
+    features: str = "graphs",
+    n_bits: int = DEFAULT_N_BITS,
+    radius: int = DEFAULT_RADIUS,
+    cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+) -> MultiTaskDataset:
+    """A directory in the SGNN-EBM authors' ChEMBL-STRING layout (:mod:`mtlperf.data.chembl_string`).
+
+    Molecular graphs by default (the paper's GIN reads them). ``meta["task_graph"]`` is the task
+    relation graph of ``filtered_task_score.tsv`` (every score; restricted to the kept tasks).
+    """
+    if features not in FEATURES:
+        raise ValueError(f"unknown features {features!r}; valid: {', '.join(FEATURES)}")
+    data = read_chembl_string(directory)
+    if features == "graphs":
+        inputs, status = cached_graphs(data.smiles, None, cache, cache_dir, workers)
+        valid = status == 0
+    else:
+        inputs, valid = cached_fingerprints(data.smiles, n_bits, radius, cache, cache_dir, workers)
+    invalid = [text for text, ok in zip(data.smiles, valid) if not ok]
+    if invalid:
+        logger.warning("%s: %d molecules dropped, e.g. %s", data.source, len(invalid), invalid[:_INVALID_EXAMPLES])
+    rows = np.flatnonzero(valid)
+    dataset = MultiTaskDataset(
+        name=data.source.name,
+        task_names=data.task_names,
+        inputs=inputs,
+        labels=data.labels[rows],
+        task_type="classification",
+        smiles=[data.smiles[i] for i in rows],
+        meta={
+            "source": str(data.source),
+            "features": features,
+            **({"n_bits": n_bits, "radius": radius} if features == "fingerprints" else {}),
+            "invalid_smiles": {"count": len(invalid), "examples": invalid[:_INVALID_EXAMPLES]},
+            "task_graph": data.task_graph,
+        },
+    )
+    restricted = restrict(dataset, n_tasks, False)
+    restricted.meta["task_graph"] = data.task_graph.subgraph(range(restricted.n_tasks))
+    return restricted
+
+
+def _chembl_string(directory: Path) -> Callable[..., MultiTaskDataset]:
+    """The loader of one ChEMBL-STRING directory, taking its options."""
+
+    def load(
+        n_tasks=None, features="graphs", n_bits=DEFAULT_N_BITS, radius=DEFAULT_RADIUS, cache=True, cache_dir=None,
+        workers=None,
+    ):  # fmt: skip
+        return load_chembl_string(
+            directory, n_tasks, features=features, n_bits=n_bits, radius=radius, cache=cache, cache_dir=cache_dir,
+            workers=workers,
+        )  # fmt: skip
+
+    return load
+
+
 def _pcba(
     n_tasks=None, path=None, slaw_filter=False, n_bits=DEFAULT_N_BITS, radius=DEFAULT_RADIUS, cache=True,
     cache_dir=None, workers=None, features="fingerprints",
@@ -137,8 +201,13 @@ def load_dataset(name_or_path: str | os.PathLike, n_tasks: int | None = None, **
         loader = LOADERS[key]
     elif Path(key).expanduser().is_file():
         loader = _csv(Path(key).expanduser())
+    elif Path(key).expanduser().is_dir():
+        loader = _chembl_string(Path(key).expanduser())
     else:
-        raise ValueError(f"unknown dataset {key!r}; valid: {', '.join(LOADERS)}, or the path of a CSV file")
+        raise ValueError(
+            f"unknown dataset {key!r}; valid: {', '.join(LOADERS)}, the path of a CSV file "
+            "or of a ChEMBL-STRING directory"
+        )
     accepted = [p for p in inspect.signature(loader).parameters if p != "n_tasks"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,3 +104,53 @@ def test_a_damaged_file_is_one_line_naming_it(tmp_path, name, content, message):
 def test_not_a_directory(tmp_path):
     with pytest.raises(ValueError, match="absent: no such directory"):
         read_chembl_string(tmp_path / "absent")
+
+
+def _write_trainable_layout(root, n_molecules=80, n_tasks=4):
+    """A made directory big enough to split and train: simple chains and rings, random ±1/0 labels."""
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    smiles = [
+        ("C" * (1 + k % 9)) + ["O", "N", "S", "C(=O)O"][k % 4] + ("c1ccccc1" if k % 3 == 0 else "")
+        for k in range(n_molecules)
+    ]
+    labels = rng.choice([-1, 0, 1], size=(n_molecules, n_tasks), p=[0.45, 0.2, 0.35]).astype(np.int64)
+    np.savez_compressed(root / "labels.npz", labels=labels)
+    pd.DataFrame({"fold": np.arange(n_molecules) % 3, "smiles": smiles}).to_csv(root / "mol_properties.csv")
+    (root / "assay_id.tsv").write_text("".join(f"CHEMBL{100 + t}\t{t}\n" for t in range(n_tasks)))
+    (root / "filtered_task_score.tsv").write_text("0\t1\t0.9\n1\t2\t0.3\n2\t3\t0.05\n")
+    return labels
+
+
+def test_load_dataset_reads_a_directory_in_the_layout_as_graphs_with_its_task_graph(tmp_path):
+    from mtlperf.data import load_dataset
+    from mtlperf.data.graphs import PackedGraphs
+
+    raw = _write_trainable_layout(tmp_path / "chembl_dense_made")
+    data = load_dataset(tmp_path / "chembl_dense_made", n_tasks=3, cache=False)
+    assert isinstance(data.inputs, PackedGraphs) and data.task_names == ["CHEMBL100", "CHEMBL101", "CHEMBL102"]
+    assert data.meta["task_graph"].n_tasks == 3 and data.meta["task_graph"].n_edges == 2
+    kept = (raw[:, :3] != 0).any(axis=1)
+    assert len(data) == int(kept.sum()) and np.array_equal(np.isnan(data.labels), raw[kept][:, :3] == 0)
+
+
+def test_a_made_chembl_string_directory_trains_end_to_end_from_the_command_line(tmp_path, capsys):
+    from mtlperf.cli import main
+
+    _write_trainable_layout(tmp_path / "chembl_dense_made")
+    out = tmp_path / "run.json"
+    argv = ["train", "--dataset", str(tmp_path / "chembl_dense_made"), "--model", "gin", "--hidden", "16,16"]
+    argv += ["--epochs", "2", "--batch-size", "16", "--method", "lbtw", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    result = json.loads(out.read_text())
+    assert result["n_tasks"] == 4 and set(result["test"]["pr_auc"]) == {f"CHEMBL{100 + t}" for t in range(4)}
+
+
+def test_a_damaged_file_of_a_directory_is_one_line_from_the_command_line(tmp_path, capsys):
+    from mtlperf.cli import main
+
+    _write_trainable_layout(tmp_path / "chembl_dense_made")
+    (tmp_path / "chembl_dense_made" / "labels.npz").write_bytes(b"PK\x03\x04 not really")
+    code = main(["train", "--dataset", str(tmp_path / "chembl_dense_made"), "--model", "gin", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "labels.npz" in err
