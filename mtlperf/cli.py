@@ -12,19 +12,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import paper
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
 from .config import CLASS_WEIGHTS, PRESETS, TrainConfig, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
+from .data.catalogue import EMBEDDED_FILES
+from .data.chembl_string import read_chembl_string
+from .data.csv_loader import read_task_csv
+from .data.densify import densified_stats
 from .data.fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, FINGERPRINT_SETTINGS
+from .data.pcba import EMBEDDED
 from .data.splits import SPLIT_KINDS
+from .data.task_graph import TARGET_TABLES, embedded_target_graph
 from .device import DEVICE_CHOICES, resolve_device
 from .gate import check
 from .io import atomic_write_json, atomic_write_text, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS
-from .reports import accuracy_markdown
+from .reports import accuracy_markdown, densify_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
 from .results_section import render, replace_section
 from .scaling import DEFAULT_BATCH, run_scaling
@@ -158,6 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("name", choices=("pcba",), help="dataset to fetch: pcba (DeepChem's PCBA-128 file)")
     fetch.add_argument("--cache-dir", help="cache directory (default: $MTLPERF_CACHE or ~/.cache/mtlperf)")
+    densify = data_commands.add_parser(
+        "densify",
+        help="SGNN-EBM's densification of a label matrix, beside the paper's Table 1",
+        description="Densify a data set's labels over its task relation graph (SGNN-EBM appendix A.3) and print "
+        "molecules, tasks and labelled share per threshold beside the paper's ChEMBL-STRING numbers.",
+    )
+    densify.add_argument(
+        "--dataset", required=True, help="toxcast or tox21 (target-table graph) or a ChEMBL-STRING directory"
+    )
+    densify.add_argument("--thresholds", type=_int_list, default=[10, 50], metavar="T,T", help="default 10,50")
 
     scaling = commands.add_parser(
         "scaling",
@@ -394,8 +411,24 @@ def format_result(result: dict) -> str:
 
 
 def _data(args) -> None:
+    if args.data_command == "densify":
+        labels, graph, name = _labels_and_task_graph(args.dataset)
+        stats = [densified_stats(labels, threshold, graph) for threshold in args.thresholds]
+        print(densify_markdown(name, stats, paper.load_table("sgnn_ebm_table1_datasets")), end="")
+        return
     path = fetch_pcba(cache_dir=args.cache_dir)
     print(f"{args.name}: {path}")
+
+
+def _labels_and_task_graph(dataset: str):
+    """Labels (no featurisation) and the task relation graph of an embedded set or a ChEMBL-STRING directory."""
+    if dataset in TARGET_TABLES:
+        table = read_task_csv(EMBEDDED / EMBEDDED_FILES[dataset])
+        return table.labels, embedded_target_graph(dataset, table.task_names), dataset
+    if Path(dataset).expanduser().is_dir():
+        data = read_chembl_string(dataset)
+        return data.labels, data.task_graph, data.source.name
+    raise ValueError(f"--dataset {dataset!r}: valid: {', '.join(TARGET_TABLES)}, or a ChEMBL-STRING directory")
 
 
 def _scaling(args) -> None:

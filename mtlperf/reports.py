@@ -300,6 +300,37 @@ def mtregression_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def densify_markdown(name: str, ours: list[dict], paper: pd.DataFrame) -> str:
+    """Our densified statistics of ``name`` beside SGNN-EBM Table 1 (ChEMBL-STRING) at the same thresholds."""
+    by_threshold = {int(row.threshold): row for row in paper.itertuples()}
+    lines = [
+        f"Densified {name} (SGNN-EBM appendix A.3: isolated tasks dropped, then molecules and tasks with fewer "
+        f"than τ labels, and tasks with fewer than 10 positives or negatives), beside the paper's ChEMBL-STRING.",
+        "",
+        _md_row(["τ", "molecules", "tasks", "labelled %", "paper molecules", "paper tasks", "paper sparsity %"]),
+        _md_row(["---"] * 7),
+    ]
+    for row in ours:
+        theirs = by_threshold.get(row["threshold"])
+        paper_cells = (
+            [_MISSING] * 3
+            if theirs is None
+            else [f"{theirs.molecules:,}", f"{theirs.tasks:,}", f"{theirs.sparsity_pct:.2f}"]
+        )
+        lines.append(
+            _md_row(
+                [
+                    str(row["threshold"]),
+                    f"{row['molecules']:,}",
+                    f"{row['tasks']:,}",
+                    _fmt(row["labelled_pct"], "{:.2f}"),
+                    *paper_cells,
+                ]
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
 def accuracy_markdown(summary: dict) -> str:
     """The ``accuracy.md`` of a :func:`mtlperf.accuracy.accuracy_sweep` summary."""
     lines = [

@@ -45,3 +45,30 @@ def test_isolated_tasks_go_first():
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         densify(LABELS, **kwargs)
+
+
+def test_densified_stats_count_what_survives_and_its_labelled_share():
+    from mtlperf.data.densify import densified_stats
+
+    labels = np.full((4, 3), np.nan)
+    labels[:3, :2] = [[1, 0], [0, 1], [1, 1]]
+    labels[3, 2] = 1  # a molecule with one label: dropped at threshold 2, and its task with it
+    assert densified_stats(labels, 2, min_per_class=1) == {
+        "threshold": 2, "molecules": 3, "tasks": 2, "labelled_pct": 100.0
+    }  # fmt: skip
+    assert densified_stats(labels, 2) == {"threshold": 2, "molecules": 0, "tasks": 0, "labelled_pct": None}
+
+
+def test_data_densify_prints_toxcast_beside_the_papers_table_1(capsys):
+    from mtlperf.cli import main
+
+    assert main(["data", "densify", "--dataset", "toxcast", "--thresholds", "10,50"]) == 0
+    out = capsys.readouterr().out
+    assert "| 10 | " in out and "| 13,004 | 382 | 5.76 |" in out and "| 932 | 152 | 66.70 |" in out
+
+
+def test_data_densify_refuses_an_unknown_dataset(capsys):
+    from mtlperf.cli import main
+
+    assert main(["data", "densify", "--dataset", "muv"]) == 2
+    assert "valid: toxcast, tox21" in capsys.readouterr().err
