@@ -14,6 +14,7 @@ A case's name is a method spec (``pcgrad:implementation=loop``) or one of the
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,12 +23,12 @@ from typing import Any
 import torch
 
 from .data.pcba import pcba_task_names
-from .device import device_name, resolve_device
+from .device import device_name, resolve_device, synchronize
 from .losses import task_losses
 from .methods import create_method, parse_spec
 from .models.parts import ModelParts
 from .step import TrainingStep, Weighting
-from .validation import integer_at_least, is_integer
+from .validation import integer_at_least, is_integer, is_real
 
 N_INPUTS = 2048  # ECFP bits, SLAW's PCBA setting
 MAX_TASKS = len(pcba_task_names())  # 128: the synthetic data are PCBA-shaped
@@ -47,6 +48,7 @@ class StepCase:
     step: TrainingStep
     batches: list[tuple[Any, torch.Tensor]]
     dense_input: bool = False
+    slowdown: float = 1.0  # > 1: a planted regression (gate calibration): each step waits (slowdown - 1) x its time
     _next: int = field(default=0, repr=False)
 
     @property
@@ -57,7 +59,13 @@ class StepCase:
         """One training step; returns its detached task losses."""
         x, labels = self.batches[self._next]
         self._next = (self._next + 1) % len(self.batches)
-        return self.step(x, labels).losses
+        if self.slowdown == 1.0:
+            return self.step(x, labels).losses
+        start = time.perf_counter()
+        losses = self.step(x, labels).losses
+        synchronize(self.device)
+        time.sleep((self.slowdown - 1.0) * (time.perf_counter() - start))
+        return losses
 
     def info(self) -> dict[str, Any]:
         """What a result must carry to be read later: the case and the machine it ran on."""
@@ -141,14 +149,17 @@ def make_case(
     device: str | torch.device = "auto",
     seed: int = 0,
     dense_input: bool = False,
+    slowdown: float = 1.0,
 ) -> StepCase:
     """Build the network, the weighting, the optimiser and the fixed batches of one case.
 
     ``name``: a method spec or a :data:`COMPARISONS` key; ``dense_input=True`` feeds the first layer
     dense 0/1 floats instead of :class:`SparseBits`. The same seed on the same device gives the
-    same numbers.
+    same numbers. ``slowdown`` > 1 plants a regression of that factor (to calibrate a gate).
     """
     check_case(name, n_tasks, batch_size)
+    if not (is_real(slowdown) and slowdown >= 1.0):
+        raise ValueError(f"slowdown must be a factor >= 1, got {slowdown!r}")
     device = resolve_device(device) if isinstance(device, str) else device
     from .models import build_model  # heavy imports only once a case is built
 
@@ -167,7 +178,7 @@ def make_case(
     own_parameters = weighting.parameters() if hasattr(weighting, "parameters") else []
     optimizer = torch.optim.Adam([*model.parameters(), *own_parameters], lr=LR, eps=ADAM_EPS)
     step = TrainingStep(model, weighting, optimizer, task_losses, CLIP)
-    return StepCase(name, n_tasks, batch_size, device, implementation, step, batches, dense_input)
+    return StepCase(name, n_tasks, batch_size, device, implementation, step, batches, dense_input, float(slowdown))
 
 
 def _method(spec: str, n_tasks: int):

@@ -2,11 +2,14 @@
 
 It compares two ``scaling.json`` files (:mod:`mtlperf.scaling`) by ratios measured
 within one run, never by absolute times, which swing 30-80% between runs on a shared
-machine while interleaved ratios stay within a few percent.
+machine while interleaved ratios stay within a few percent. Where both files carry each
+ratio's standard error (``ratio_se``), a change must also exceed :data:`NOISE_Z` combined
+standard errors: a margin below what the measurement can resolve would flag identical code.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +17,15 @@ from .io import read_json
 from .validation import is_real
 
 _COMPARABLE = ("device", "batch_size")  # ratios from different devices or batch sizes do not compare
+NOISE_Z = 3.0  # standard errors a change must exceed besides the margin
 
 
 def check(baseline_path: str | Path, current_path: str | Path, max_regression: float) -> list[str]:
     """One line per regression; an empty list when the current run is within the margin.
 
     For each method and task count in both files, ``ratio_to_constant`` fails when
-    ``current > baseline * (1 + max_regression)``; ``growth_32_to_128`` likewise per method.
+    ``current / baseline - 1 > max(max_regression, NOISE_Z * sqrt(se_baseline² + se_current²))``;
+    ``growth_32_to_128`` per method against ``max_regression`` widened by both task counts' errors.
     """
     if not is_real(max_regression) or not max_regression >= 0:
         raise ValueError(f"max_regression must be a fraction >= 0 (0.10 = 10% slower allowed), got {max_regression!r}")
@@ -31,25 +36,28 @@ def check(baseline_path: str | Path, current_path: str | Path, max_regression: f
                 f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
                 f"their ratios do not compare: measure a baseline with the same settings"
             )
-    limit = 1.0 + max_regression
     base_ratios, current_ratios = _ratios(baseline, baseline_path), _ratios(current, current_path)
     common = sorted(base_ratios.keys() & current_ratios.keys(), key=lambda key: (key[1], key[0]))
     if not common:
         return [f"nothing to compare: no method and task count appear in both {baseline_path} and {current_path}"]
-    failures = [
-        f"{method} at {n_tasks} tasks: {now:.3f}x constant, baseline {then:.3f}x ({_change(now, then)}, "
-        f"allowed +{max_regression:.0%})"
-        for method, n_tasks in common
-        for now, then in [(current_ratios[method, n_tasks], base_ratios[method, n_tasks])]
-        if now > then * limit
-    ]
+    failures = []
+    for key in common:
+        (now, now_se), (then, then_se) = current_ratios[key], base_ratios[key]
+        allowed = max(max_regression, NOISE_Z * math.hypot(now_se, then_se))
+        if now > then * (1 + allowed):
+            failures.append(
+                f"{key[0]} at {key[1]} tasks: {now:.3f}x constant, baseline {then:.3f}x ({_change(now, then)}, "
+                f"allowed +{allowed:.0%})"
+            )
     base_growth, current_growth = baseline["growth_32_to_128"], current["growth_32_to_128"]
-    failures += [
-        f"{method} growth 32->128 tasks: {current_growth[method]:.3f}x, baseline {base_growth[method]:.3f}x "
-        f"({_change(current_growth[method], base_growth[method])}, allowed +{max_regression:.0%})"
-        for method in sorted(base_growth.keys() & current_growth.keys())
-        if current_growth[method] > base_growth[method] * limit
-    ]
+    for method in sorted(base_growth.keys() & current_growth.keys()):
+        errors = [ratios.get((method, n), (0.0, 0.0))[1] for ratios in (base_ratios, current_ratios) for n in (32, 128)]
+        allowed = max(max_regression, NOISE_Z * math.sqrt(sum(e * e for e in errors)))
+        if current_growth[method] > base_growth[method] * (1 + allowed):
+            failures.append(
+                f"{method} growth 32->128 tasks: {current_growth[method]:.3f}x, baseline {base_growth[method]:.3f}x "
+                f"({_change(current_growth[method], base_growth[method])}, allowed +{allowed:.0%})"
+            )
     return failures
 
 
@@ -66,13 +74,17 @@ def _load(path: str | Path, role: str) -> dict[str, Any]:
     return data
 
 
-def _ratios(scaling: dict[str, Any], path: str | Path) -> dict[tuple[str, int], float]:
+def _ratios(scaling: dict[str, Any], path: str | Path) -> dict[tuple[str, int], tuple[float, float]]:
+    """(method, n_tasks) -> (ratio to constant, its relative standard error; 0 when the file has none)."""
     ratios = {}
     for i, result in enumerate(scaling["results"]):
         missing = [key for key in ("method", "n_tasks", "ratio_to_constant") if key not in result]
         if missing:
             raise ValueError(f"{path}: results[{i}] is missing {', '.join(missing)}")
-        ratios[result["method"], result["n_tasks"]] = float(result["ratio_to_constant"])
+        ratios[result["method"], result["n_tasks"]] = (
+            float(result["ratio_to_constant"]),
+            float(result.get("ratio_se") or 0.0),
+        )
     return ratios
 
 

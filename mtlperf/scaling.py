@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
 from .methods import parse_spec
 from .methods.base import format_spec
-from .timing import peak_memory_bytes, time_interleaved
+from .timing import peak_memory_bytes, ratio_standard_error, time_interleaved
 from .validation import integer_at_least
 
 REFERENCE = "constant"
@@ -43,6 +43,7 @@ def run_scaling(
     seed: int = 0,
     progress: bool = True,
     accuracy: str | os.PathLike | None = None,
+    slowdown: Mapping[str, float] | None = None,
 ) -> dict:
     """Time every method at every task count; write ``scaling.json``, ``scaling.png`` and ``scaling.md`` in ``out_dir``.
 
@@ -50,11 +51,16 @@ def run_scaling(
     (:func:`mtlperf.accuracy.accuracy_sweep`) whose mean AP goes into the results and the
     figure's second panel. ``batch_size`` None: :data:`DEFAULT_BATCH` of the device. A rerun with
     the same settings into the same directory times only the cases the file lacks, and says so.
-    Returns the scaling dict (the JSON's content).
+    ``slowdown``: spec -> factor, a regression planted in those methods' steps (gate calibration;
+    recorded in the file). Returns the scaling dict (the JSON's content).
     """
     dev = resolve_device(device)
     batch_size = DEFAULT_BATCH.get(dev.type, DEFAULT_BATCH["cuda"]) if batch_size is None else batch_size
     specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed)
+    slowdown = dict(slowdown or {})
+    unknown = sorted(set(slowdown) - set(specs))
+    if unknown:
+        raise ValueError(f"slowdown names {', '.join(unknown)}, which are not timed here; timed: {', '.join(specs)}")
     accuracy_results = _accuracy_results(accuracy) if accuracy is not None else None
     path = Path(out_dir) / "scaling.json"
     settings = {
@@ -65,6 +71,7 @@ def run_scaling(
         "steps": steps,
         "warmup": warmup,
         "seed": seed,
+        **({"planted_slowdown": slowdown} if slowdown else {}),
     }
     scaling = _resume(path, settings) or {**settings, "results": [], "growth_32_to_128": {}}
     scaling["notes"] = notes
@@ -82,7 +89,7 @@ def run_scaling(
         todo = [spec for spec in specs if (spec, n_tasks) not in done]
         if not todo:
             continue
-        for result in _measure(todo, n_tasks, batch_size, steps, warmup, dev, seed, progress):
+        for result in _measure(todo, n_tasks, batch_size, steps, warmup, dev, seed, progress, slowdown):
             scaling["results"].append(result)
             scaling["growth_32_to_128"] = growth(scaling["results"])
             atomic_write_json(path, scaling)
@@ -145,12 +152,19 @@ def _measure(
     device: torch.device,
     seed: int,
     progress: bool,
+    slowdown: Mapping[str, float],
 ) -> Iterator[dict]:
-    """Time ``specs`` plus ``constant`` at one task count, interleaved; yield the result of each spec."""
+    """Time ``specs`` plus ``constant`` at one task count, interleaved; yield the result of each spec.
+
+    ``ratio_se``: the relative standard error of the ratio, from the spread of the per-round ratios
+    (1.2533 x 1.4826 MAD / sqrt(rounds), the median's large-sample error); the gate reads it.
+    """
     from tqdm import tqdm
 
     timed = [REFERENCE, *(s for s in specs if s != REFERENCE)]
-    cases = {spec: make_case(spec, n_tasks, batch_size, device, seed) for spec in timed}
+    cases = {
+        spec: make_case(spec, n_tasks, batch_size, device, seed, slowdown=slowdown.get(spec, 1.0)) for spec in timed
+    }
     with tqdm(total=steps, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
         times = time_interleaved(cases, steps, warmup, on_round=bar.update)
     reference = statistics.median(times[REFERENCE])
@@ -162,6 +176,7 @@ def _measure(
             "n_tasks": n_tasks,
             "step_time_s": {"median": median, "min": min(times[spec]), "max": max(times[spec])},
             "ratio_to_constant": median / reference,
+            "ratio_se": ratio_standard_error(times[spec], times[REFERENCE]),
             "peak_memory_bytes": peak_memory_bytes(cases[spec]),
         }
 

@@ -9,6 +9,7 @@ they can never disagree. The clock is read only after the device has finished
 from __future__ import annotations
 
 import ctypes
+import math
 import statistics
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -61,6 +62,14 @@ def time_interleaved(
         if on_round is not None:
             on_round()
     return times
+
+
+def ratio_standard_error(times: list[float], reference: list[float]) -> float:
+    """Relative standard error of the median per-round ratio ``times[k] / reference[k]`` (0 for one round)."""
+    ratios = [t / r for t, r in zip(times, reference, strict=True)]
+    median = statistics.median(ratios)
+    mad = statistics.median(abs(r - median) for r in ratios)
+    return 1.2533 * 1.4826 * mad / math.sqrt(len(ratios)) / median
 
 
 def summarize(times: list[float]) -> dict[str, Any]:

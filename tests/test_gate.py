@@ -83,3 +83,21 @@ def test_bad_inputs_raise_clear_errors(write, tmp_path):
         check(base, write("cur.json", scaling({("pcgrad", 32): 3.0}, {}, batch_size=40000)), 0.1)
     with pytest.raises(ValueError, match="max_regression"):
         check(base, base, -0.1)
+
+
+def with_errors(data: dict, se: float) -> dict:
+    return {**data, "results": [{**r, "ratio_se": se} for r in data["results"]]}
+
+
+def test_a_change_within_the_measured_noise_passes_and_the_margin_grows_with_it(write):
+    slower = scaling({("pcgrad", 32): 3.6}, {})
+    plain = [write("b.json", scaling({("pcgrad", 32): 3.0}, {})), write("c.json", slower)]
+    assert check(*plain, 0.10) != []  # +20% with no recorded noise: a regression
+    noisy = [
+        write("bn.json", with_errors(scaling({("pcgrad", 32): 3.0}, {}), 0.05)),
+        write("cn.json", with_errors(slower, 0.05)),
+    ]
+    assert check(*noisy, 0.10) == []  # 3 x hypot(5%, 5%) = 21% allowed
+    much_slower = write("cs.json", with_errors(scaling({("pcgrad", 32): 4.5}, {}), 0.05))
+    failures = check(noisy[0], much_slower, 0.10)
+    assert len(failures) == 1 and failures[0].startswith("pcgrad at 32 tasks") and "allowed +21%" in failures[0]

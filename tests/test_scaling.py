@@ -28,9 +28,9 @@ def fake(monkeypatch):
     built: list[tuple[str, int]] = []
     seconds = {"constant": 0.001, "lbtw": 0.002, "slaw": 0.003}
 
-    def make_case(spec, n_tasks, batch_size, device, seed):
+    def make_case(spec, n_tasks, batch_size, device, seed, slowdown=1.0):
         built.append((spec, n_tasks))
-        return FakeCase(spec, n_tasks, seconds.get(spec, 0.001))
+        return FakeCase(spec, n_tasks, seconds.get(spec, 0.001) * slowdown)
 
     monkeypatch.setattr(mtlperf.scaling, "make_case", make_case)
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 1000 * case.n_tasks)
@@ -69,7 +69,7 @@ def test_methods_are_interleaved_and_rotated_round_by_round(tmp_path, monkeypatc
         def run(self):
             order.append(self.spec)
 
-    monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, n, *a: LoggingCase(spec, n, 0))
+    monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, n, *a, **k: LoggingCase(spec, n, 0))
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: None)
     run_scaling(["lbtw", "slaw"], [32], out_dir=str(tmp_path), **{**SMALL, "warmup": 0})
     assert order == ["constant", "lbtw", "slaw", "lbtw", "slaw", "constant", "slaw", "constant", "lbtw"]
@@ -202,3 +202,24 @@ def test_a_file_that_is_not_an_accuracy_result_is_refused_before_timing(tmp_path
     with pytest.raises(ValueError, match="not an accuracy.json"):
         run_scaling(["lbtw"], [32], out_dir=str(tmp_path), accuracy=tmp_path / "accuracy.json", **SMALL)
     assert fake == []
+
+
+def test_a_planted_slowdown_is_timed_and_recorded_and_every_ratio_has_its_error(tmp_path, fake):
+    result = run_scaling(["lbtw", "slaw"], [32], out_dir=str(tmp_path), slowdown={"slaw": 2.0}, **{**SMALL, "steps": 5})
+    assert result["planted_slowdown"] == {"slaw": 2.0}
+    ratio = {r["method"]: r["ratio_to_constant"] for r in result["results"]}
+    assert ratio["slaw"] / ratio["lbtw"] > 2.0  # 3 ms x 2 against 2 ms
+    assert all(r["ratio_se"] >= 0 for r in result["results"])
+    with pytest.raises(ValueError, match="slowdown names pcgrad"):
+        run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "other"), slowdown={"pcgrad": 1.5}, **SMALL)
+
+
+def test_a_real_case_with_a_planted_slowdown_takes_longer_by_about_that_factor():
+    from mtlperf.cases import make_case
+    from mtlperf.timing import time_interleaved
+
+    cases = {
+        name: make_case("constant", 4, 16, "cpu", slowdown=factor) for name, factor in (("plain", 1.0), ("x5", 5.0))
+    }
+    times = time_interleaved(cases, steps=5, warmup=1)
+    assert min(times["x5"]) > 3 * max(min(times["plain"]), 1e-6)
