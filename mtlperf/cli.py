@@ -27,6 +27,7 @@ from .data.splits import SPLIT_KINDS
 from .data.task_graph import TARGET_TABLES, embedded_target_graph
 from .device import DEVICE_CHOICES, resolve_device
 from .gate import check
+from .gate_calibration import calibrate_gate, calibration_markdown
 from .io import atomic_write_json, atomic_write_text, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
@@ -95,6 +96,17 @@ def _fractions(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected three comma-separated fractions, got {text!r}") from None
+
+
+def _planted(text: str) -> tuple[str, float]:
+    spec, sep, factor = text.rpartition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = None
+    if not sep or not spec or value is None or not value > 1:
+        raise argparse.ArgumentTypeError(f"expected SPEC=FACTOR with a factor > 1 (e.g. gradnorm=1.5), got {text!r}")
+    return spec, value
 
 
 def _specs(text: str) -> list[str]:
@@ -257,6 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--baseline", required=True, metavar="FILE")
     gate.add_argument("--current", required=True, metavar="FILE")
     gate.add_argument("--max-regression", type=float, default=0.10, help="allowed slow-down fraction (default 0.10)")
+    calibrate = commands.add_parser(
+        "calibrate-gate",
+        help="measure the gate's false alarms and its detection of a planted slowdown",
+        description="Time RUNS scaling runs as they are and RUNS with one method slowed by a known factor, "
+        "then gate every pair: identical pairs give the false-alarm rate, planted ones the detection rate.",
+    )
+    calibrate.add_argument("--methods", required=True, type=_specs, metavar="SPECS", help="specs separated by ';'")
+    calibrate.add_argument("--tasks", type=_int_list, default=[32, 128], metavar="T,T", help="default 32,128")
+    calibrate.add_argument("--runs", type=_int_at_least(2), default=4, help="runs of each kind (default 4)")
+    calibrate.add_argument(
+        "--plant", required=True, metavar="SPEC=FACTOR", type=_planted, help="the slowed method, e.g. gradnorm=1.5"
+    )
+    calibrate.add_argument("--batch-size", type=_int_at_least(1), help="default: the device's, as mtlperf scaling")
+    calibrate.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
+    calibrate.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
+    calibrate.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+    calibrate.add_argument("--max-regression", type=float, default=0.10, help="the gate's margin (default 0.10)")
+    calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory")
     reproduce = commands.add_parser(
         "reproduce",
         help="rerun a paper's study and write its tables and figures",
@@ -516,6 +546,25 @@ def _report(args) -> int:
     return 0
 
 
+def _calibrate_gate(args) -> None:
+    check_output_dir(args.out)
+    slowed, factor = args.plant
+    summary = calibrate_gate(
+        args.methods,
+        args.tasks,
+        runs=args.runs,
+        slowed=slowed,
+        factor=factor,
+        out_dir=args.out,
+        max_regression=args.max_regression,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        device=args.device,
+    )
+    print(calibration_markdown(summary), end="")
+
+
 _COMMANDS = {
     "methods": _methods,
     "train": _train,
@@ -523,6 +572,7 @@ _COMMANDS = {
     "scaling": _scaling,
     "accuracy": _accuracy,
     "gate": _gate,
+    "calibrate-gate": _calibrate_gate,
     "reproduce": _reproduce,
     "report": _report,
 }
