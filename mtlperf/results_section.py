@@ -27,6 +27,7 @@ BASELINES = {"Tox21": "accuracy/tox21", "ToxCast": "accuracy/toxcast-128"}
 ACCURACY_VS_TASKS = "accuracy-toxcast"
 MTREGRESSION = "mtregression"
 LBTW = "lbtw-tox21"
+GATE_CALIBRATION = "gate-calibration"
 LOSS_ONLY = ("lbtw", "slaw", "dwa", "uncertainty")
 MEMORY_LIMIT_MIB = 2048  # the scaling target: peak memory of the default implementations at 128 tasks
 
@@ -37,6 +38,7 @@ def render(results: str | Path = "results") -> str:
     parts = [
         _intro(_read(results / SCALING / "scaling.json")),
         _scaling(results),
+        _gate_calibration(results),
         "### Accuracy",
         _baselines(results),
         _accuracy_vs_tasks(results),
@@ -162,6 +164,40 @@ def _scaling(results: Path) -> str:
             "gradients. The sparse input path gains less than its FLOP count suggests because on a CPU the dense "
             "first layer runs near peak while the embedding bag is memory-bound (each set bit reads one row of "
             "the weight); `torch.profiler` on one step shows the split.",
+        ]
+    )
+
+
+def _gate_calibration(results: Path) -> str:
+    summary = _read(results / GATE_CALIBRATION / "calibration.json")
+    settings = summary["settings"]
+    words = [
+        f'mtlperf calibrate-gate --methods "{";".join(summary["methods"])}"',
+        f"--tasks {','.join(map(str, summary['tasks']))}",
+        f"--runs {summary['runs']} --plant {summary['slowed']}={summary['factor']:g}",
+        *([f"--batch-size {settings['batch_size']}"] if settings.get("batch_size") else []),
+        f"--steps {settings['steps']} --warmup {settings['warmup']} --device {settings['device']}",
+        f"--max-regression {summary['max_regression']:g} --out results/{GATE_CALIBRATION}",
+    ]
+    n_aa, n_ab = summary["runs"] * (summary["runs"] - 1) // 2, summary["runs"] ** 2
+    rows = [
+        [f"identical code, {n_aa} pairs (false alarms)", f"{summary['false_alarm_rate']:.0%}"],
+        [
+            f"`{summary['slowed']}` slowed {summary['factor']:g}×, {n_ab} pairs (named: detection)",
+            f"{summary['detection_rate']:.0%}",
+        ],
+        [
+            f"`{summary['slowed']}` slowed {summary['factor']:g}×, another method named",
+            f"{summary['other_method_blamed_rate']:.0%}",
+        ],
+    ]
+    return "\n\n".join(
+        [
+            "### The performance gate on this machine",
+            "```bash\n" + " ".join(words) + "\n```",
+            f"`mtlperf gate` at its default margin (+{summary['max_regression']:.0%}, widened to three combined "
+            f"standard errors of the ratios) between every pair of the runs in `results/{GATE_CALIBRATION}/`:",
+            _table(["pairs", "gate fired"], rows),
         ]
     )
 
