@@ -56,7 +56,7 @@ def test_a_changed_result_file_fails_the_check_and_report_rewrites_the_readme(co
     after = (copied / "README.md").read_text()
     assert after != before and main([*args, "--check"]) == 0
     assert after[: after.index(BEGIN)] == before[: before.index(BEGIN)], "text outside the markers is kept"
-    assert "11.6 s" in readme_section(after)  # pcgrad at 128 tasks, three times the recorded 3.87 s
+    assert "11.60 s" in readme_section(after)  # pcgrad at 128 tasks, three times the recorded 3.87 s
 
 
 def test_a_missing_result_file_is_one_line_exit_2(copied, capsys):
