@@ -266,7 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail when step times regressed against a baseline",
         description="Compare a scaling result with a baseline; exit 1 on a regression.",
     )
-    gate.add_argument("--baseline", required=True, metavar="FILE")
+    gate.add_argument(
+        "--baseline",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="a scaling.json, or several runs of the same code (their spread then sets the noise)",
+    )
     gate.add_argument("--current", required=True, metavar="FILE")
     gate.add_argument("--max-regression", type=float, default=0.10, help="allowed slow-down fraction (default 0.10)")
     calibrate = commands.add_parser(
@@ -506,7 +512,7 @@ def _gate(args) -> int:
     if failures:
         print("\n".join(failures))
         return 1
-    print(f"gate passed: {args.current} is within {args.max_regression:.0%} of {args.baseline}")
+    print(f"gate passed: {args.current} is within {args.max_regression:.0%} of {', '.join(args.baseline)}")
     return 0
 
 

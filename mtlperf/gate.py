@@ -10,6 +10,8 @@ standard errors: a margin below what the measurement can resolve would flag iden
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,50 +22,68 @@ _COMPARABLE = ("device", "batch_size")  # ratios from different devices or batch
 NOISE_Z = 3.0  # standard errors a change must exceed besides the margin
 
 
-def check(baseline_path: str | Path, current_path: str | Path, max_regression: float) -> list[str]:
+def check(
+    baseline_path: str | Path | Sequence[str | Path], current_path: str | Path, max_regression: float
+) -> list[str]:
     """One line per regression; an empty list when the current run is within the margin.
 
-    For each method and task count in both files, ``ratio_to_constant`` fails when
-    ``current / baseline - 1 > max(max_regression, NOISE_Z * sqrt(se_baseline² + se_current²))``; and
-    per method the growth 32 -> 128 of that ratio (its step's growth over constant's, free of the
-    drift that absolute times measured minutes apart carry) likewise, with both task counts' errors.
+    For each method and task count in both, ``ratio_to_constant`` fails when ``current / baseline - 1``
+    exceeds ``max(max_regression, NOISE_Z * noise)``; likewise per method the growth 32 -> 128 of that
+    ratio (its step's growth over constant's, free of the drift of absolute times measured minutes
+    apart). With one baseline file the noise is ``sqrt(se_baseline² + se_current²)`` from the ratios'
+    recorded standard errors; with several (runs of the same code) the baseline is their median and the
+    noise their spread between runs, ``sd * sqrt(1 + 1/k)``, which also holds what varies from run to run.
     """
     if not is_real(max_regression) or not max_regression >= 0:
         raise ValueError(f"max_regression must be a fraction >= 0 (0.10 = 10% slower allowed), got {max_regression!r}")
-    baseline, current = _load(baseline_path, "baseline"), _load(current_path, "current")
-    for key in _COMPARABLE:
-        if baseline.get(key) != current.get(key):
-            raise ValueError(
-                f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
-                f"their ratios do not compare: measure a baseline with the same settings"
-            )
-    base_ratios, current_ratios = _ratios(baseline, baseline_path), _ratios(current, current_path)
-    common = sorted(base_ratios.keys() & current_ratios.keys(), key=lambda key: (key[1], key[0]))
+    paths = [baseline_path] if isinstance(baseline_path, (str, Path)) else list(baseline_path)
+    if not paths:
+        raise ValueError("give at least one baseline file")
+    baselines = [_load(path, "baseline") for path in paths]
+    current = _load(current_path, "current")
+    for baseline in baselines:
+        for key in _COMPARABLE:
+            if baseline.get(key) != current.get(key):
+                raise ValueError(
+                    f"baseline and current differ in {key} ({baseline.get(key)!r} vs {current.get(key)!r}); "
+                    f"their ratios do not compare: measure a baseline with the same settings"
+                )
+    runs = [_ratios(baseline, path) for baseline, path in zip(baselines, paths, strict=True)]
+    current_ratios = _ratios(current, current_path)
+    common = sorted(set.intersection(*(set(r) for r in runs)) & current_ratios.keys(), key=lambda k: (k[1], k[0]))
     if not common:
-        return [f"nothing to compare: no method and task count appear in both {baseline_path} and {current_path}"]
+        return [f"nothing to compare: no method and task count appear in both {paths[0]} and {current_path}"]
     failures = []
     for key in common:
-        (now, now_se), (then, then_se) = current_ratios[key], base_ratios[key]
-        allowed = max(max_regression, NOISE_Z * math.hypot(now_se, then_se))
-        if now > then * (1 + allowed):
-            failures.append(
-                f"{key[0]} at {key[1]} tasks: {now:.3f}x constant, baseline {then:.3f}x ({_change(now, then)}, "
-                f"allowed +{allowed:.0%})"
-            )
+        now, now_se = current_ratios[key]
+        then, noise = _baseline([run[key] for run in runs], now_se)
+        failures += _judge(f"{key[0]} at {key[1]} tasks", now, then, noise, max_regression, " constant")
     for method in sorted({m for m, _ in common} - {"constant"}):
         ends = [(method, 32), (method, 128)]
-        if not all(end in base_ratios and end in current_ratios for end in ends):
+        if not all(end in current_ratios and all(end in run for run in runs) for end in ends):
             continue
-        then = base_ratios[ends[1]][0] / base_ratios[ends[0]][0]
+        growths = [(run[ends[1]][0] / run[ends[0]][0], math.hypot(run[ends[0]][1], run[ends[1]][1])) for run in runs]
         now = current_ratios[ends[1]][0] / current_ratios[ends[0]][0]
-        errors = [ratios[end][1] for ratios in (base_ratios, current_ratios) for end in ends]
-        allowed = max(max_regression, NOISE_Z * math.sqrt(sum(e * e for e in errors)))
-        if now > then * (1 + allowed):
-            failures.append(
-                f"{method} growth 32->128 tasks relative to constant: {now:.3f}x, baseline {then:.3f}x "
-                f"({_change(now, then)}, allowed +{allowed:.0%})"
-            )
+        then, noise = _baseline(growths, math.hypot(current_ratios[ends[0]][1], current_ratios[ends[1]][1]))
+        failures += _judge(f"{method} growth 32->128 tasks relative to constant", now, then, noise, max_regression, "")
     return failures
+
+
+def _baseline(values: list[tuple[float, float]], current_se: float) -> tuple[float, float]:
+    """(baseline value, relative noise of current / baseline) from one run's (value, se) or several runs'."""
+    if len(values) == 1:
+        ((value, se),) = values
+        return value, math.hypot(se, current_se)
+    ratios = [value for value, _ in values]
+    middle = statistics.median(ratios)
+    return middle, statistics.stdev(ratios) / middle * math.sqrt(1 + 1 / len(ratios))
+
+
+def _judge(what: str, now: float, then: float, noise: float, max_regression: float, unit: str) -> list[str]:
+    allowed = max(max_regression, NOISE_Z * noise)
+    if now <= then * (1 + allowed):
+        return []
+    return [f"{what}: {now:.3f}x{unit}, baseline {then:.3f}x ({_change(now, then)}, allowed +{allowed:.0%})"]
 
 
 def _load(path: str | Path, role: str) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def test_gate_exit_code_follows_the_failures(monkeypatch, capsys, failures, code
     calls = []
     monkeypatch.setattr(mtlperf.cli, "check", lambda *args: calls.append(args) or failures)
     got, out, _ = _run(["gate", "--baseline", "a.json", "--current", "b.json", "--max-regression", "0.2"], capsys)
-    assert got == code and calls == [("a.json", "b.json", 0.2)]
+    assert got == code and calls == [(["a.json"], "b.json", 0.2)]
     assert ("gate passed" in out) == (not failures)
     assert all(line in out for line in failures)
 

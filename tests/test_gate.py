@@ -101,3 +101,12 @@ def test_a_change_within_the_measured_noise_passes_and_the_margin_grows_with_it(
     much_slower = write("cs.json", with_errors(scaling({("pcgrad", 32): 4.5}, {}), 0.05))
     failures = check(noisy[0], much_slower, 0.10)
     assert len(failures) == 1 and failures[0].startswith("pcgrad at 32 tasks") and "allowed +21%" in failures[0]
+
+
+def test_several_baseline_runs_set_the_noise_from_their_spread(write):
+    runs = [write(f"r{i}.json", scaling({("pcgrad", 32): r}, {})) for i, r in enumerate((2.8, 3.0, 3.2))]
+    within = write("w.json", scaling({("pcgrad", 32): 3.6}, {}))  # +20%: inside 3 x sd(6.7%) x sqrt(4/3)
+    assert check(runs, within, 0.10) == []
+    assert check(runs[1], within, 0.10) != []  # one run with no recorded error: +20% is a regression
+    failures = check(runs, write("x.json", scaling({("pcgrad", 32): 4.5}, {})), 0.10)
+    assert len(failures) == 1 and "baseline 3.000x (+50%, allowed +23%)" in failures[0]

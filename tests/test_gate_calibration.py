@@ -37,6 +37,8 @@ def test_identical_runs_never_fire_and_a_planted_slowdown_is_named(tmp_path, tim
     assert summary["false_alarm_rate"] == 0.0
     assert summary["detection_rate"] == 1.0 and summary["other_method_blamed_rate"] == 0.0
     assert len(summary["pairs"]) == 3 + 9 and (tmp_path / "calibration.md").is_file()
+    assert summary["runs_baseline"] == {"false_alarm_rate": 0.0, "detection_rate": 1.0, "other_method_blamed_rate": 0.0}
+    assert len(summary["runs_baseline_comparisons"]) == 3 + 3
 
 
 def test_a_slowdown_inside_the_margin_is_not_detected(tmp_path, timed):
