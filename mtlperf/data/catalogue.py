@@ -28,6 +28,49 @@ _INVALID_EXAMPLES = 5
 FEATURES = ("fingerprints", "graphs")  # what a molecule set is featurised into: for the MLPs, for the gin model
 
 
+def molecule_dataset(
+    name: str,
+    source: Path,
+    smiles: list[str],
+    labels: np.ndarray,
+    task_names: list[str],
+    *,
+    features: str,
+    n_bits: int,
+    radius: int,
+    cache: bool,
+    cache_dir: str | os.PathLike | None,
+    workers: int | None,
+) -> MultiTaskDataset:
+    """Featurise ``smiles`` (``features``: Morgan fingerprints or molecular graphs) into a classification
+    data set; the molecules that cannot be featurised are dropped, counted and shown (``meta["invalid_smiles"]``)."""
+    if features not in FEATURES:
+        raise ValueError(f"unknown features {features!r}; valid: {', '.join(FEATURES)}")
+    if features == "graphs":
+        inputs, status = cached_graphs(smiles, None, cache, cache_dir, workers)
+        valid = status == 0
+    else:
+        inputs, valid = cached_fingerprints(smiles, n_bits, radius, cache, cache_dir, workers)
+    invalid = [text for text, ok in zip(smiles, valid) if not ok]
+    if invalid:
+        logger.warning("%s: %d invalid SMILES dropped, e.g. %s", name, len(invalid), invalid[:_INVALID_EXAMPLES])
+    rows = np.flatnonzero(valid)
+    return MultiTaskDataset(
+        name=name,
+        task_names=list(task_names),
+        inputs=inputs,
+        labels=labels[rows],
+        task_type="classification",
+        smiles=[smiles[i] for i in rows],
+        meta={
+            "source": str(source),
+            "features": features,
+            **({"n_bits": n_bits, "radius": radius} if features == "fingerprints" else {}),
+            "invalid_smiles": {"count": len(invalid), "examples": invalid[:_INVALID_EXAMPLES]},
+        },
+    )
+
+
 def load_molecule_csv(
     path: str | os.PathLike,
     n_tasks: int | None = None,
@@ -49,34 +92,11 @@ def load_molecule_csv(
     dropped, counted and shown (``meta["invalid_smiles"]``); then the first ``n_tasks`` tasks are
     kept with the rows labelled in them (:func:`restrict`).
     """
-    if features not in FEATURES:
-        raise ValueError(f"unknown features {features!r}; valid: {', '.join(FEATURES)}")
     path = Path(path)
     name = name or path.name.removesuffix(".gz").removesuffix(".csv")
     table = read_task_csv(path, None if slaw_filter else n_tasks, task_names)
-    if features == "graphs":
-        inputs, status = cached_graphs(table.smiles, None, cache, cache_dir, workers)
-        valid = status == 0
-    else:
-        inputs, valid = cached_fingerprints(table.smiles, n_bits, radius, cache, cache_dir, workers)
-    invalid = [text for text, ok in zip(table.smiles, valid) if not ok]
-    if invalid:
-        logger.warning("%s: %d invalid SMILES dropped, e.g. %s", name, len(invalid), invalid[:_INVALID_EXAMPLES])
-    rows = np.flatnonzero(valid)
-    dataset = MultiTaskDataset(
-        name=name,
-        task_names=table.task_names,
-        inputs=inputs,
-        labels=table.labels[rows],
-        task_type="classification",
-        smiles=[table.smiles[i] for i in rows],
-        meta={
-            "source": str(path),
-            "features": features,
-            **({"n_bits": n_bits, "radius": radius} if features == "fingerprints" else {}),
-            "invalid_smiles": {"count": len(invalid), "examples": invalid[:_INVALID_EXAMPLES]},
-        },
-    )
+    featurise = dict(features=features, n_bits=n_bits, radius=radius, cache=cache, cache_dir=cache_dir, workers=workers)
+    dataset = molecule_dataset(name, path, table.smiles, table.labels, table.task_names, **featurise)
     return restrict(dataset, n_tasks, slaw_filter)
 
 
@@ -111,33 +131,9 @@ def load_chembl_string(
     Molecular graphs by default (the paper's GIN reads them). ``meta["task_graph"]`` is the task
     relation graph of ``filtered_task_score.tsv`` (every score; restricted to the kept tasks).
     """
-    if features not in FEATURES:
-        raise ValueError(f"unknown features {features!r}; valid: {', '.join(FEATURES)}")
     data = read_chembl_string(directory)
-    if features == "graphs":
-        inputs, status = cached_graphs(data.smiles, None, cache, cache_dir, workers)
-        valid = status == 0
-    else:
-        inputs, valid = cached_fingerprints(data.smiles, n_bits, radius, cache, cache_dir, workers)
-    invalid = [text for text, ok in zip(data.smiles, valid) if not ok]
-    if invalid:
-        logger.warning("%s: %d molecules dropped, e.g. %s", data.source, len(invalid), invalid[:_INVALID_EXAMPLES])
-    rows = np.flatnonzero(valid)
-    dataset = MultiTaskDataset(
-        name=data.source.name,
-        task_names=data.task_names,
-        inputs=inputs,
-        labels=data.labels[rows],
-        task_type="classification",
-        smiles=[data.smiles[i] for i in rows],
-        meta={
-            "source": str(data.source),
-            "features": features,
-            **({"n_bits": n_bits, "radius": radius} if features == "fingerprints" else {}),
-            "invalid_smiles": {"count": len(invalid), "examples": invalid[:_INVALID_EXAMPLES]},
-            "task_graph": data.task_graph,
-        },
-    )
+    featurise = dict(features=features, n_bits=n_bits, radius=radius, cache=cache, cache_dir=cache_dir, workers=workers)
+    dataset = molecule_dataset(data.source.name, data.source, data.smiles, data.labels, data.task_names, **featurise)
     restricted = restrict(dataset, n_tasks, False)
     restricted.meta["task_graph"] = data.task_graph.subgraph(range(restricted.n_tasks))
     return restricted
