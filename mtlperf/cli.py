@@ -87,6 +87,22 @@ def _add_fingerprint_options(
     )
 
 
+def _add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """``--batch-size``, ``--steps``, ``--warmup``, ``--device``: how every timed case runs."""
+    parser.add_argument(
+        "--batch-size",
+        type=_int_at_least(1),
+        help=f"rows per step (default {DEFAULT_BATCH['cpu']} on CPU, SLAW's {DEFAULT_BATCH['cuda']:,} on a GPU)",
+    )
+    parser.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
+    parser.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+
+
+def _timing_options(args) -> dict:
+    return {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "device")}
+
+
 def _fingerprint_options(args) -> dict:
     return {key: getattr(args, key) for key in FINGERPRINT_SETTINGS if getattr(args, key) is not None}
 
@@ -207,14 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     scaling.add_argument(
         "--tasks", type=_int_list, default=[32, 64, 96, 128], metavar="T,T", help="task counts (default 32,64,96,128)"
     )
-    scaling.add_argument(
-        "--batch-size",
-        type=_int_at_least(1),
-        help=f"rows per step (default {DEFAULT_BATCH['cpu']} on CPU, SLAW's {DEFAULT_BATCH['cuda']:,} on a GPU)",
-    )
-    scaling.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
-    scaling.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
-    scaling.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+    _add_timing_options(scaling)
     scaling.add_argument("--seed", type=_int_at_least(0, SEED_LIMIT), default=0, help="default 0")
     scaling.add_argument(
         "--out", default="results/scaling", metavar="DIR", help="output directory (default results/scaling)"
@@ -287,10 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument(
         "--plant", required=True, metavar="SPEC=FACTOR", type=_planted, help="the slowed method, e.g. gradnorm=1.5"
     )
-    calibrate.add_argument("--batch-size", type=_int_at_least(1), help="default: the device's, as mtlperf scaling")
-    calibrate.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
-    calibrate.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
-    calibrate.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+    _add_timing_options(calibrate)
     calibrate.add_argument("--max-regression", type=float, default=0.10, help="the gate's margin (default 0.10)")
     calibrate.add_argument("--out", required=True, metavar="DIR", help="output directory")
     reproduce = commands.add_parser(
@@ -475,10 +481,7 @@ def _scaling(args) -> None:
     run_scaling(
         methods=methods,
         tasks=args.tasks,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-        device=args.device,
+        **_timing_options(args),
         out_dir=args.out,
         seed=args.seed,
         progress=not args.quiet,
@@ -563,10 +566,7 @@ def _calibrate_gate(args) -> None:
         factor=factor,
         out_dir=args.out,
         max_regression=args.max_regression,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-        device=args.device,
+        **_timing_options(args),
     )
     print(calibration_markdown(summary), end="")
 

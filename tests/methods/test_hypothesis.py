@@ -16,6 +16,7 @@ from mtlperf.methods import create_method, list_methods
 from mtlperf.models import build_model
 
 N_INPUTS, BATCH = 6, 5
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAGNITUDES = st.one_of(
     st.just(0.0),
     st.floats(1e-12, 1e-6),
@@ -60,7 +61,7 @@ def run(name: str, n_tasks: int, steps: list[list[float]]):
 
 
 @pytest.mark.parametrize("name", list_methods())
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(PROPERTY, max_examples=40)
 @given(drawn=loss_sequences())
 def test_weights_and_gradients_are_finite_for_any_losses(name, drawn):
     n_tasks, steps = drawn
@@ -74,7 +75,7 @@ def test_weights_and_gradients_are_finite_for_any_losses(name, drawn):
 
 
 @pytest.mark.parametrize("name", list_methods())
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(PROPERTY)
 @given(drawn=loss_sequences())
 def test_an_absent_task_moves_nothing_of_its_own(name, drawn):
     n_tasks, steps = drawn
@@ -86,7 +87,7 @@ def test_an_absent_task_moves_nothing_of_its_own(name, drawn):
 
 
 @pytest.mark.parametrize("name", list_methods())
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(PROPERTY)
 @given(drawn=loss_sequences())
 def test_a_batch_with_every_task_absent_moves_no_shared_parameter(name, drawn):
     n_tasks, steps = drawn
