@@ -26,7 +26,8 @@ from .data.pcba import EMBEDDED
 from .data.splits import SPLIT_KINDS
 from .data.task_graph import TARGET_TABLES, embedded_target_graph
 from .device import DEVICE_CHOICES, resolve_device
-from .gate import check
+from .gate import compare
+from .gate import summary as gate_summary
 from .gate_calibration import calibrate_gate, calibration_markdown
 from .io import atomic_write_json, atomic_write_text, check_output_dir, check_output_file
 from .losses import REDUCTIONS
@@ -88,19 +89,27 @@ def _add_fingerprint_options(
 
 
 def _add_timing_options(parser: argparse.ArgumentParser) -> None:
-    """``--batch-size``, ``--steps``, ``--warmup``, ``--device``: how every timed case runs."""
+    """``--batch-size``, ``--steps``, ``--warmup``, ``--repeats``, ``--device``: how every timed case runs."""
     parser.add_argument(
         "--batch-size",
         type=_int_at_least(1),
         help=f"rows per step (default {DEFAULT_BATCH['cpu']} on CPU, SLAW's {DEFAULT_BATCH['cuda']:,} on a GPU)",
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=20, help="timed steps per point (default 20)")
-    parser.add_argument("--warmup", type=_int_at_least(0), default=3, help="untimed steps first (default 3)")
+    parser.add_argument("--steps", type=_int_at_least(1), default=10, help="timed rounds per repeat (default 10)")
+    parser.add_argument(
+        "--warmup", type=_int_at_least(0), default=3, help="untimed steps of each new build (default 3)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_int_at_least(1),
+        default=5,
+        help="times every case is built anew and timed; the ratio is the repeats' median (default 5)",
+    )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
 
 
 def _timing_options(args) -> dict:
-    return {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "device")}
+    return {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "repeats", "device")}
 
 
 def _fingerprint_options(args) -> dict:
@@ -511,11 +520,14 @@ def _accuracy(args) -> None:
 
 
 def _gate(args) -> int:
-    failures = check(args.baseline, args.current, args.max_regression)
+    comparisons = compare(args.baseline, args.current, args.max_regression)
+    print(gate_summary(comparisons, args.max_regression))
+    failures = [c for c in comparisons if c.failed]
     if failures:
-        print("\n".join(failures))
+        print(f"gate failed: {len(failures)} of {len(comparisons)} regressed")
+        print("\n".join(c.line() for c in failures))
         return 1
-    print(f"gate passed: {args.current} is within {args.max_regression:.0%} of {', '.join(args.baseline)}")
+    print(f"gate passed: {args.current} is within the allowed rise of {', '.join(args.baseline)}")
     return 0
 
 

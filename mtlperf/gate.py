@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,63 @@ from .io import read_json
 from .validation import is_real
 
 _COMPARABLE = ("device", "batch_size")  # ratios from different devices or batch sizes do not compare
-NOISE_Z = 3.0  # standard errors a change must exceed besides the margin
+# Standard errors a change must exceed besides the margin: a one-sided 0.25% tail with ~8 degrees
+# of freedom (two runs of 5 repeats), Bonferroni over the ~20 comparisons of a gate.
+NOISE_Z = 4.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One gated quantity: current and baseline value, the relative noise of their ratio, the allowed rise."""
+
+    what: str
+    current: float
+    baseline: float
+    noise: float
+    allowed: float
+    unit: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.current > self.baseline * (1 + self.allowed)
+
+    def line(self) -> str:
+        return (
+            f"{self.what}: {self.current:.3f}x{self.unit}, baseline {self.baseline:.3f}x "
+            f"({self.current / self.baseline - 1:+.0%}, allowed +{self.allowed:.0%})"
+        )
 
 
 def check(
     baseline_path: str | Path | Sequence[str | Path], current_path: str | Path, max_regression: float
 ) -> list[str]:
-    """One line per regression; an empty list when the current run is within the margin.
+    """One line per regression (see :func:`compare`); an empty list when the current run is within the margin."""
+    return [c.line() for c in compare(baseline_path, current_path, max_regression) if c.failed]
+
+
+def summary(comparisons: list[Comparison], max_regression: float) -> str:
+    """What the gate compared and the noise it saw, in one line."""
+    noisiest = max(comparisons, key=lambda c: c.noise)
+    return (
+        f"compared {len(comparisons)} ratios to constant and growths; noise (relative standard error of "
+        f"current/baseline) median {statistics.median(c.noise for c in comparisons):.1%}, largest "
+        f"{noisiest.noise:.1%} ({noisiest.what}); allowed rise: the larger of +{max_regression:.0%} and "
+        f"{NOISE_Z:g} x noise"
+    )
+
+
+def compare(
+    baseline_path: str | Path | Sequence[str | Path], current_path: str | Path, max_regression: float
+) -> list[Comparison]:
+    """Every gated quantity the baseline and current runs share; ValueError when they do not compare.
 
     For each method and task count in both, ``ratio_to_constant`` fails when ``current / baseline - 1``
     exceeds ``max(max_regression, NOISE_Z * noise)``; likewise per method the growth 32 -> 128 of that
     ratio (its step's growth over constant's, free of the drift of absolute times measured minutes
     apart). With one baseline file the noise is ``sqrt(se_baseline² + se_current²)`` from the ratios'
     recorded standard errors; with several (runs of the same code) the baseline is their median and the
-    noise their spread between runs, ``sd * sqrt(1 + 1/k)``, which also holds what varies from run to run.
+    noise the larger of their spread between runs, ``sd * sqrt(1 + 1/k)``, and that of one run's
+    (the median baseline standard error with the current one): k runs give a rough sd.
     """
     if not is_real(max_regression) or not max_regression >= 0:
         raise ValueError(f"max_regression must be a fraction >= 0 (0.10 = 10% slower allowed), got {max_regression!r}")
@@ -52,12 +96,12 @@ def check(
     current_ratios = _ratios(current, current_path)
     common = sorted(set.intersection(*(set(r) for r in runs)) & current_ratios.keys(), key=lambda k: (k[1], k[0]))
     if not common:
-        return [f"nothing to compare: no method and task count appear in both {paths[0]} and {current_path}"]
-    failures = []
+        raise ValueError(f"nothing to compare: no method and task count appear in both {paths[0]} and {current_path}")
+    comparisons = []
     for key in common:
         now, now_se = current_ratios[key]
         then, noise = _baseline([run[key] for run in runs], now_se)
-        failures += _judge(f"{key[0]} at {key[1]} tasks", now, then, noise, max_regression, " constant")
+        comparisons.append(_judge(f"{key[0]} at {key[1]} tasks", now, then, noise, max_regression, " constant"))
     for method in sorted({m for m, _ in common} - {"constant"}):
         ends = [(method, 32), (method, 128)]
         if not all(end in current_ratios and all(end in run for run in runs) for end in ends):
@@ -65,8 +109,10 @@ def check(
         growths = [(run[ends[1]][0] / run[ends[0]][0], math.hypot(run[ends[0]][1], run[ends[1]][1])) for run in runs]
         now = current_ratios[ends[1]][0] / current_ratios[ends[0]][0]
         then, noise = _baseline(growths, math.hypot(current_ratios[ends[0]][1], current_ratios[ends[1]][1]))
-        failures += _judge(f"{method} growth 32->128 tasks relative to constant", now, then, noise, max_regression, "")
-    return failures
+        comparisons.append(
+            _judge(f"{method} growth 32->128 tasks relative to constant", now, then, noise, max_regression)
+        )
+    return comparisons
 
 
 def _baseline(values: list[tuple[float, float]], current_se: float) -> tuple[float, float]:
@@ -76,14 +122,12 @@ def _baseline(values: list[tuple[float, float]], current_se: float) -> tuple[flo
         return value, math.hypot(se, current_se)
     ratios = [value for value, _ in values]
     middle = statistics.median(ratios)
-    return middle, statistics.stdev(ratios) / middle * math.sqrt(1 + 1 / len(ratios))
+    between = statistics.stdev(ratios) / middle * math.sqrt(1 + 1 / len(ratios))
+    return middle, max(between, math.hypot(statistics.median(se for _, se in values), current_se))
 
 
-def _judge(what: str, now: float, then: float, noise: float, max_regression: float, unit: str) -> list[str]:
-    allowed = max(max_regression, NOISE_Z * noise)
-    if now <= then * (1 + allowed):
-        return []
-    return [f"{what}: {now:.3f}x{unit}, baseline {then:.3f}x ({_change(now, then)}, allowed +{allowed:.0%})"]
+def _judge(what: str, now: float, then: float, noise: float, max_regression: float, unit: str = "") -> Comparison:
+    return Comparison(what, now, then, noise, max(max_regression, NOISE_Z * noise), unit)
 
 
 def _load(path: str | Path, role: str) -> dict[str, Any]:
@@ -111,7 +155,3 @@ def _ratios(scaling: dict[str, Any], path: str | Path) -> dict[tuple[str, int], 
             float(result.get("ratio_se") or 0.0),
         )
     return ratios
-
-
-def _change(current: float, baseline: float) -> str:
-    return f"{current / baseline - 1:+.0%}"

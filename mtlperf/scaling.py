@@ -24,7 +24,7 @@ from .device import device_name, resolve_device
 from .io import atomic_write_json, atomic_write_text, read_json
 from .methods import parse_spec
 from .methods.base import format_spec
-from .timing import peak_memory_bytes, ratio_standard_error, time_interleaved
+from .timing import peak_memory_bytes, ratio_standard_error, repeat_standard_error, time_interleaved
 from .validation import integer_at_least
 
 REFERENCE = "constant"
@@ -41,6 +41,7 @@ def run_scaling(
     device: str,
     out_dir: str,
     seed: int = 0,
+    repeats: int = 1,
     progress: bool = True,
     accuracy: str | os.PathLike | None = None,
     slowdown: Mapping[str, float] | None = None,
@@ -52,11 +53,12 @@ def run_scaling(
     figure's second panel. ``batch_size`` None: :data:`DEFAULT_BATCH` of the device. A rerun with
     the same settings into the same directory times only the cases the file lacks, and says so.
     ``slowdown``: spec -> factor, a regression planted in those methods' steps (gate calibration;
-    recorded in the file). Returns the scaling dict (the JSON's content).
+    recorded in the file). ``repeats``: how many times every case is built anew and timed for
+    ``steps`` interleaved rounds (see :func:`_measure`). Returns the scaling dict (the JSON's content).
     """
     dev = resolve_device(device)
     batch_size = DEFAULT_BATCH.get(dev.type, DEFAULT_BATCH["cuda"]) if batch_size is None else batch_size
-    specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed)
+    specs, notes = _check(methods, tasks, batch_size, steps, warmup, seed, repeats)
     slowdown = dict(slowdown or {})
     unknown = sorted(set(slowdown) - set(specs))
     if unknown:
@@ -70,6 +72,7 @@ def run_scaling(
         "batch_size": batch_size,
         "steps": steps,
         "warmup": warmup,
+        "repeats": repeats,
         "seed": seed,
         **({"planted_slowdown": slowdown} if slowdown else {}),
     }
@@ -89,7 +92,7 @@ def run_scaling(
         todo = [spec for spec in specs if (spec, n_tasks) not in done]
         if not todo:
             continue
-        for result in _measure(todo, n_tasks, batch_size, steps, warmup, dev, seed, progress, slowdown):
+        for result in _measure(todo, n_tasks, batch_size, steps, warmup, repeats, dev, seed, progress, slowdown):
             scaling["results"].append(result)
             scaling["growth_32_to_128"] = growth(scaling["results"])
             atomic_write_json(path, scaling)
@@ -149,6 +152,7 @@ def _measure(
     batch_size: int,
     steps: int,
     warmup: int,
+    repeats: int,
     device: torch.device,
     seed: int,
     progress: bool,
@@ -156,40 +160,61 @@ def _measure(
 ) -> Iterator[dict]:
     """Time ``specs`` plus ``constant`` at one task count, interleaved; yield the result of each spec.
 
-    ``ratio_se``: the relative standard error of the ratio, from the spread of the per-round ratios
-    (1.2533 x 1.4826 MAD / sqrt(rounds), the median's large-sample error); the gate reads it.
+    Each of the ``repeats`` builds every case anew (in a rotated order) and times ``steps`` rounds.
+    A built case can run 20-45% slower or faster than another build of the same case for as long as
+    it lives (memory placement, most likely), which no number of rounds of that one build averages
+    out; so ``ratio_to_constant`` is the median over repeats of each repeat's median ratio, and
+    ``ratio_se`` (its relative standard error, which the gate reads) comes from the spread between
+    repeats, or with one repeat from the spread of the per-round ratios (1.2533 x 1.4826 MAD / sqrt(rounds)).
     """
     from tqdm import tqdm
 
     timed = [REFERENCE, *(s for s in specs if s != REFERENCE)]
-    cases = {
-        spec: make_case(spec, n_tasks, batch_size, device, seed, slowdown=slowdown.get(spec, 1.0)) for spec in timed
-    }
-    with tqdm(total=steps, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
-        times = time_interleaved(cases, steps, warmup, on_round=bar.update)
-    reference = statistics.median(times[REFERENCE])
+    times: dict[str, list[float]] = {spec: [] for spec in timed}
+    ratios: dict[str, list[float]] = {spec: [] for spec in specs}
+    total = steps * repeats
+    with tqdm(total=total, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
+        for repeat in range(repeats):
+            order = timed[repeat % len(timed) :] + timed[: repeat % len(timed)]
+            cases = {
+                spec: make_case(spec, n_tasks, batch_size, device, seed, slowdown=slowdown.get(spec, 1.0))
+                for spec in order
+            }
+            block = time_interleaved(cases, steps, warmup, on_round=bar.update)
+            for spec in timed:
+                times[spec] += block[spec]
+            for spec in specs:
+                ratios[spec].append(statistics.median(block[spec]) / statistics.median(block[REFERENCE]))
     for spec in specs:
-        median = statistics.median(times[spec])
         yield {
             "method": spec,
             "implementation": cases[spec].implementation,
             "n_tasks": n_tasks,
-            "step_time_s": {"median": median, "min": min(times[spec]), "max": max(times[spec])},
-            "ratio_to_constant": median / reference,
-            "ratio_se": ratio_standard_error(times[spec], times[REFERENCE]),
+            "step_time_s": {
+                "median": statistics.median(times[spec]),
+                "min": min(times[spec]),
+                "max": max(times[spec]),
+            },
+            "ratio_to_constant": statistics.median(ratios[spec]),
+            "ratio_se": (
+                repeat_standard_error(ratios[spec])
+                if repeats > 1
+                else ratio_standard_error(times[spec], times[REFERENCE])
+            ),
+            "ratio_repeats": ratios[spec],
             "peak_memory_bytes": peak_memory_bytes(cases[spec]),
         }
 
 
 def _check(
-    methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, seed: int
+    methods: list[str], tasks: list[int], batch_size: int, steps: int, warmup: int, seed: int, repeats: int
 ) -> tuple[list[str], list[str]]:
     """The specs to time (constant first, duplicates dropped) and notes on skipped ones; ValueError on bad input."""
     if isinstance(methods, str) or not methods:
         raise ValueError(f"methods must be a non-empty list of method specs, got {methods!r}")
     if isinstance(tasks, (str, int)) or not tasks:
         raise ValueError(f"tasks must be a non-empty list of task counts, got {tasks!r}")
-    for name, value, low in (("steps", steps, 1), ("warmup", warmup, 0), ("seed", seed, 0)):
+    for name, value, low in (("steps", steps, 1), ("warmup", warmup, 0), ("seed", seed, 0), ("repeats", repeats, 1)):
         integer_at_least(value, low, name)
     notes = []
     specs = list(dict.fromkeys([REFERENCE, *(str(m).strip() for m in methods)]))

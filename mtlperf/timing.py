@@ -72,6 +72,12 @@ def ratio_standard_error(times: list[float], reference: list[float]) -> float:
     return 1.2533 * 1.4826 * mad / math.sqrt(len(ratios)) / median
 
 
+def repeat_standard_error(ratios: list[float]) -> float:
+    """Relative standard error of the median of independent repeats' ratios (their log-spread, 1.2533 / sqrt(n))."""
+    logs = [math.log(r) for r in ratios]
+    return 1.2533 * statistics.stdev(logs) / math.sqrt(len(logs))
+
+
 def summarize(times: list[float]) -> dict[str, Any]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "times": list(times)}
 

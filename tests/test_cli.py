@@ -13,6 +13,7 @@ import torch
 import mtlperf.cli
 from mtlperf.cli import main
 from mtlperf.data import FetchError
+from mtlperf.gate import Comparison
 from mtlperf.methods import list_methods, method_class
 from mtlperf.train import STRATEGIES
 
@@ -154,6 +155,8 @@ def test_scaling_takes_specs_with_commas(monkeypatch, tmp_path, capsys):
             "2",
             "--warmup",
             "1",
+            "--repeats",
+            "3",
             "--device",
             "cpu",
             "--seed",
@@ -172,6 +175,7 @@ def test_scaling_takes_specs_with_commas(monkeypatch, tmp_path, capsys):
             batch_size=8,
             steps=2,
             warmup=1,
+            repeats=3,
             device="cpu",
             out_dir=str(tmp_path),
             seed=5,
@@ -181,14 +185,19 @@ def test_scaling_takes_specs_with_commas(monkeypatch, tmp_path, capsys):
     ]
 
 
-@pytest.mark.parametrize("failures, code", [([], 0), (["constant@128: 30% slower"], 1)])
-def test_gate_exit_code_follows_the_failures(monkeypatch, capsys, failures, code):
+@pytest.mark.parametrize("current, code", [(1.1, 0), (1.5, 1)])
+def test_gate_exit_code_follows_the_failures(monkeypatch, capsys, current, code):
     calls = []
-    monkeypatch.setattr(mtlperf.cli, "check", lambda *args: calls.append(args) or failures)
+    comparisons = [
+        Comparison("gradnorm at 128 tasks", current, 1.0, 0.02, 0.2),
+        Comparison("lbtw at 32 tasks", 1, 1, 0.01, 0.2),
+    ]
+    monkeypatch.setattr(mtlperf.cli, "compare", lambda *args: calls.append(args) or comparisons)
     got, out, _ = _run(["gate", "--baseline", "a.json", "--current", "b.json", "--max-regression", "0.2"], capsys)
     assert got == code and calls == [(["a.json"], "b.json", 0.2)]
-    assert ("gate passed" in out) == (not failures)
-    assert all(line in out for line in failures)
+    assert "compared 2 ratios" in out and "largest 2.0% (gradnorm at 128 tasks)" in out
+    assert ("gate passed" in out) == (code == 0)
+    assert ("gradnorm at 128 tasks: 1.500x, baseline 1.000x (+50%, allowed +20%)" in out) == (code == 1)
 
 
 def test_data_fetch_calls_the_data_package(monkeypatch, tmp_path, capsys):

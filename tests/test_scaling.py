@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import time
 
 import pytest
@@ -223,3 +225,16 @@ def test_a_real_case_with_a_planted_slowdown_takes_longer_by_about_that_factor()
     }
     times = time_interleaved(cases, steps=5, warmup=1)
     assert min(times["x5"]) > 3 * max(min(times["plain"]), 1e-6)
+
+
+def test_repeats_build_every_case_anew_and_the_ratio_is_their_median(tmp_path, monkeypatch):
+    built = []
+    real = mtlperf.scaling.make_case
+    monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, *a, **k: built.append(spec) or real(spec, *a, **k))
+    result = run_scaling(["lbtw"], [32], out_dir=str(tmp_path), **{**SMALL, "repeats": 3})
+    assert built == ["constant", "lbtw", "lbtw", "constant", "constant", "lbtw"]  # rotated build order
+    [lbtw] = [r for r in result["results"] if r["method"] == "lbtw"]
+    assert len(lbtw["ratio_repeats"]) == 3 and result["repeats"] == 3
+    assert lbtw["ratio_to_constant"] == statistics.median(lbtw["ratio_repeats"])
+    logs = [math.log(r) for r in lbtw["ratio_repeats"]]
+    assert lbtw["ratio_se"] == pytest.approx(1.2533 * statistics.stdev(logs) / math.sqrt(3))
