@@ -15,7 +15,7 @@ from pathlib import Path
 from . import paper
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
-from .config import CLASS_WEIGHTS, PRESETS, TrainConfig, preset_for
+from .config import CLASS_WEIGHTS, GRAPH_MODELS, PRESETS, SELECTIONS, TrainConfig, preset_for
 from .data import fetch_pcba, list_datasets, load_dataset
 from .data.catalogue import EMBEDDED_FILES
 from .data.chembl_string import read_chembl_string
@@ -23,16 +23,20 @@ from .data.csv_loader import read_task_csv
 from .data.densify import densified_stats
 from .data.fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, FINGERPRINT_SETTINGS
 from .data.pcba import EMBEDDED
+from .data.relations import densified_dataset
 from .data.splits import SPLIT_KINDS
 from .data.task_graph import TARGET_TABLES, embedded_target_graph
 from .device import DEVICE_CHOICES, resolve_device
+from .ebm.fit import NOISES as EBM_NOISES
+from .ebm.fit import EnergySettings, train_sgnn_ebm
+from .ebm.gibbs import ESTIMATES as GIBBS_ESTIMATES
 from .gate import compare
 from .gate import summary as gate_summary
 from .gate_calibration import calibrate_gate, calibration_markdown
 from .io import atomic_write_json, atomic_write_text, check_output_dir, check_output_file
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
-from .models import INITS, MODEL_KINDS
+from .models import INITS, MODEL_KINDS, STRUCTURED_KINDS
 from .reports import accuracy_markdown, densify_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
 from .results_section import render, replace_section
@@ -108,6 +112,62 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
 
 
+def _add_structured_options(parser: argparse.ArgumentParser) -> None:
+    """SGNN and SGNN-EBM (``--model sgnn|sgnn-ebm``): the task graph's data, the model's sizes, the EBM's settings."""
+    group = parser.add_argument_group("structured models (--model sgnn or sgnn-ebm)")
+    group.add_argument(
+        "--densify", type=_int_at_least(1), metavar="TAU", help="keep molecules and tasks with >= TAU labels"
+    )
+    group.add_argument(
+        "--selection", choices=SELECTIONS, help="validation score to select on (sgnn-ebm preset: ROC AUC)"
+    )
+    group.add_argument("--task-dim", type=_int_at_least(1), help="task embedding width (default 50)")
+    group.add_argument("--state-dim", type=_int_at_least(1), help="SGNN state width d (default 100)")
+    group.add_argument("--sgnn-layers", type=_int_at_least(0, 17), help="message passing layers L (default 2)")
+    group.add_argument("--gcn-layers", type=_int_at_least(0, 17), help="GCN layers over the task graph (default 2)")
+    group.add_argument("--noise", choices=EBM_NOISES, help="sgnn-ebm's NCE noise q (default fixed: a trained backbone)")
+    group.add_argument("--lam", type=float, help="weight of the edge factors (default 0.1)")
+    group.add_argument("--gibbs-sweeps", type=_int_at_least(1), help="Gibbs sweeps per prediction (default 2)")
+    group.add_argument("--gibbs-estimate", choices=GIBBS_ESTIMATES, help="marginals: mean of the sweeps or the last")
+    group.add_argument("--untilted", action="store_true", help="the authors' code's NCE without the tilting term")
+    group.add_argument("--backbone", metavar="SPEC", help="weighting method of the noise model (default constant)")
+    group.add_argument("--backbone-model", choices=("sgnn", "gin"), help="the noise model (default sgnn)")
+    group.add_argument("--backbone-epochs", type=_int_at_least(1), help="its epochs (default: --epochs)")
+    group.add_argument("--adaptive-start", type=_int_at_least(1), help="first epoch of adaptive noise (default half)")
+    group.add_argument("--adaptive-every", type=_int_at_least(1), help="epochs between its refreshes (default 5)")
+
+
+def _energy_settings(args) -> EnergySettings:
+    """SGNN-EBM's settings from the command line, checked before any data is loaded."""
+    names = {
+        "noise": "noise",
+        "lam": "lam",
+        "gibbs_sweeps": "sweeps",
+        "gibbs_estimate": "estimate",
+        "backbone": "backbone",
+        "backbone_model": "backbone_model",
+        "backbone_epochs": "backbone_epochs",
+        "adaptive_start": "adaptive_start",
+        "adaptive_every": "adaptive_every",
+    }
+    given = {field: getattr(args, option) for option, field in names.items() if getattr(args, option) is not None}
+    if args.untilted:
+        given["tilted"] = False
+    if args.model != "sgnn-ebm" and (given or args.untilted):
+        raise ValueError(
+            "--noise, --lam, --gibbs-*, --untilted, --backbone* and --adaptive-* set sgnn-ebm: add --model sgnn-ebm"
+        )
+    try:
+        settings = EnergySettings(**given)
+    except ValueError as error:
+        message = str(error)
+        for option, field in names.items():
+            message = re.sub(rf"\b{field}\b", "--" + option.replace("_", "-"), message)
+        raise ValueError(message) from None
+    check_method(*parse_spec(settings.backbone))
+    return settings
+
+
 def _timing_options(args) -> dict:
     return {key: getattr(args, key) for key in ("batch_size", "steps", "warmup", "repeats", "device")}
 
@@ -160,7 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tasks", type=_int_at_least(1), metavar="K", help="use the first K tasks (default: all)")
     train.add_argument("--method", default="constant", metavar="SPEC", help="method spec (default: constant)")
     train.add_argument("--preset", choices=tuple(PRESETS), help="settings to start from (default: by dataset)")
-    train.add_argument("--model", choices=MODEL_KINDS, help="network (default: the preset's)")
+    train.add_argument(
+        "--model",
+        choices=(*MODEL_KINDS, *STRUCTURED_KINDS),
+        help="network (default: the preset's); sgnn and sgnn-ebm read molecular graphs and the task graph",
+    )
     train.add_argument("--init", choices=INITS, help="initialisation: torch's, or the LBTW authors' code")
     train.add_argument("--hidden", type=_int_list, metavar="H,H", help="hidden layer sizes, e.g. 64,32")
     train.add_argument("--dropout", type=float)
@@ -189,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--save-predictions", action="store_true", default=None, help="put predictions in the JSON")
     train.add_argument("--cache-dir", help="where features and downloads are cached")
     _add_fingerprint_options(train)
+    _add_structured_options(train)
     train.add_argument("--out", metavar="FILE.json", help="write the result JSON here")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -385,18 +450,26 @@ def _train(args) -> None:
             f"unknown dataset {args.dataset!r}; valid: {valid}, the path of a CSV file or of a ChEMBL-STRING directory"
         )
     given = _training_options(args, TRAIN_OPTIONS)
+    energy = _energy_settings(args)
     model = args.model or (PRESETS[args.preset].model if args.preset else None)
+    if args.densify is not None and model not in STRUCTURED_KINDS:
+        raise ValueError("--densify keeps the data the structured models read: add --model sgnn or sgnn-ebm")
     load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
-    if model == "gin":
+    if model in GRAPH_MODELS:
         if _fingerprint_options(args):
-            raise ValueError("--n-bits and --radius set fingerprints; the gin model reads molecular graphs")
+            raise ValueError(f"--n-bits and --radius set fingerprints; the {model} model reads molecular graphs")
         load_options["features"] = "graphs"
     elif Path(args.dataset).expanduser().is_dir():  # a ChEMBL-STRING directory loads graphs unless told
         load_options["features"] = "fingerprints"
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
+    if args.densify is not None:
+        dataset = densified_dataset(dataset, args.densify)
     preset = PRESETS[args.preset] if args.preset else preset_for(dataset, model)
     config = preset.replace(**given)
-    result = train(dataset, args.method, config, progress=not args.quiet)
+    if model == "sgnn-ebm":
+        result = train_sgnn_ebm(dataset, config, energy, progress=not args.quiet)
+    else:
+        result = train(dataset, args.method, config, progress=not args.quiet)
     print(format_result(result))
     if args.out:
         atomic_write_json(args.out, result)
@@ -423,6 +496,11 @@ TRAIN_OPTIONS = (
     "seed",
     "device",
     "save_predictions",
+    "selection",
+    "task_dim",
+    "state_dim",
+    "sgnn_layers",
+    "gcn_layers",
 )
 
 

@@ -15,6 +15,8 @@ from .validation import is_integer
 
 # "per-task": each task's own counts; "pooled": the counts over all tasks, one ratio for all (SLAW's code)
 CLASS_WEIGHTS = ("none", "per-task", "pooled")
+GRAPH_MODELS = ("gin", "sgnn", "sgnn-ebm")  # the models that read molecular graphs
+SELECTIONS = ("mean_pr_auc", "mean_roc_auc")  # LBTW selects on PR AUC, SGNN-EBM on ROC AUC
 
 
 def _positive(value: Any) -> bool:
@@ -47,6 +49,12 @@ class TrainConfig:
     max_rows: int | None = None  # a random sample of about this many rows, each split part shrunk alike
     save_predictions: bool = False  # put the valid/test predictions and their rows in the result
     log_every: int = 1  # steps between logged loss-weight errors (data with ideal weights)
+    selection: str = "mean_pr_auc"  # the validation score model selection maximises: see SELECTIONS
+    # the structured models (sgnn, sgnn-ebm; mtlperf.models.sgnn): task embedding, state width, layers
+    task_dim: int = 50
+    state_dim: int = 100
+    sgnn_layers: int = 2
+    gcn_layers: int = 2
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "eval_every", "log_every", "max_steps", "max_rows"):
@@ -57,6 +65,14 @@ class TrainConfig:
             value = getattr(self, key)
             if (value is not None or key == "seed") and not (is_integer(value) and 0 <= value < 2**63):
                 raise ValueError(f"{key} must be an integer in [0, 2**63), got {value!r}")
+        for key in ("task_dim", "state_dim"):
+            if not _positive(getattr(self, key)):
+                raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        for key in ("sgnn_layers", "gcn_layers"):
+            if not (is_integer(getattr(self, key)) and 0 <= getattr(self, key) <= 16):
+                raise ValueError(f"{key} must be an integer in [0, 16], got {getattr(self, key)!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; valid: {', '.join(SELECTIONS)}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown loss reduction {self.reduction!r}; valid: {', '.join(REDUCTIONS)}")
         if self.class_weights not in CLASS_WEIGHTS:
@@ -159,6 +175,7 @@ PRESETS = {
         reduction="labelled",
         fractions=(0.8, 0.1, 0.1),
         seed=0,
+        selection="mean_roc_auc",
     ),
 }
 
@@ -168,4 +185,4 @@ def preset_for(dataset: MultiTaskDataset, model: str | None = None) -> TrainConf
     the ``gin`` model, LBTW's otherwise."""
     if dataset.task_type == "regression":
         return PRESETS["slaw-mtregression"]
-    return PRESETS["sgnn-ebm" if model == "gin" else "lbtw"]
+    return PRESETS["sgnn-ebm" if model in GRAPH_MODELS else "lbtw"]

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import TrainConfig, preset_for
+from .config import GRAPH_MODELS, TrainConfig, preset_for
 from .data import MultiTaskDataset
 from .data.batches import Batches, training_batches
 from .data.graphs import PackedGraphs
+from .data.relations import task_graph_of
 from .data.splits import Split, sampled_split
 from .determinism import deterministic_kernels, seed_everything
 from .device import device_name, resolve_device
@@ -35,7 +36,7 @@ from .losses import class_weights, regression_losses, task_losses
 from .methods import NonFiniteLossError, WeightingMethod, create_method, list_methods, method_class, parse_spec
 from .methods.base import format_spec
 from .metrics import evaluate, loss_weight_error, normalized_loss
-from .models import build_model
+from .models import build_model, build_structured_model
 from .step import LossFunction, TrainingStep
 
 RMTL_PER_TASK = "rmtl-per-task"
@@ -94,16 +95,20 @@ def scores(dataset: MultiTaskDataset, columns: Sequence[int], labels: np.ndarray
     }
 
 
-def _selection_value(dataset: MultiTaskDataset, metrics: dict | None, select: int | None) -> float | None:
-    """What model selection reads: mean (or task ``select``'s) PR AUC, or the normalised loss."""
+def selection_value(
+    dataset: MultiTaskDataset, metrics: dict | None, select: int | None, selection: str = "mean_pr_auc"
+) -> float | None:
+    """What model selection reads: ``selection`` (mean PR or ROC AUC, or task ``select``'s), or the normalised loss."""
     if metrics is None:
         return None
     if dataset.task_type == "regression":
         return metrics["normalized_loss"]
-    return metrics["mean_pr_auc"] if select is None else list(metrics["pr_auc"].values())[select]
+    if select is None:
+        return metrics[selection]
+    return list(metrics[selection.removeprefix("mean_")].values())[select]
 
 
-def _better(dataset: MultiTaskDataset, value: float, best: float) -> bool:
+def better(dataset: MultiTaskDataset, value: float, best: float) -> bool:
     """Is ``value`` a better validation score than ``best``? (NaN, e.g. no task with both classes, never is.)"""
     if not math.isfinite(value):
         return False
@@ -151,7 +156,7 @@ def fit(
     history: list[dict] = []
     logged: list[torch.Tensor] = []
     best, best_epoch, best_state, step = None, 0, None, 0
-    metric = "valid_normalized_loss" if dataset.task_type == "regression" else "valid_mean_pr_auc"
+    metric = "valid_normalized_loss" if dataset.task_type == "regression" else f"valid_{config.selection}"
     bar = tqdm(range(1, config.epochs + 1), desc=method.name, unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         if method.wants_training_losses:
@@ -199,9 +204,11 @@ def fit(
             if finite is not None and not finite.all():
                 task = names[int(np.flatnonzero(~finite.all(axis=(0, 2)))[0])]
                 raise TrainingDiverged(f"task {task!r} has non-finite validation predictions after epoch {epoch}")
-            value = _selection_value(dataset, scores(dataset, columns, valid_labels, predictions), select)
+            value = selection_value(
+                dataset, scores(dataset, columns, valid_labels, predictions), select, config.selection
+            )
             entry[metric] = value
-            if value is not None and (best_state is None or _better(dataset, value, best)):
+            if value is not None and (best_state is None or better(dataset, value, best)):
                 best, best_epoch = value, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             bar.set_postfix({metric: value}, refresh=False)
@@ -267,10 +274,16 @@ def _loss_function(dataset: MultiTaskDataset, config: TrainConfig, pos_weight) -
 
 def new_model(dataset: MultiTaskDataset, n_tasks: int, config: TrainConfig, device: torch.device) -> torch.nn.Module:
     graphs = isinstance(dataset.inputs, PackedGraphs)
-    if graphs and config.model != "gin":
-        raise ValueError(f"{dataset.name} holds molecular graphs; only the gin model reads them (--model gin)")
-    if not graphs and config.model == "gin":
-        raise ValueError(f"{dataset.name} holds vectors; the gin model reads molecular graphs (features='graphs')")
+    if graphs and config.model not in GRAPH_MODELS:
+        raise ValueError(f"{dataset.name} holds molecular graphs; only the models {', '.join(GRAPH_MODELS)} read them")
+    if not graphs and config.model in GRAPH_MODELS:
+        raise ValueError(f"{dataset.name} holds vectors; {config.model} reads molecular graphs (features='graphs')")
+    if config.model == "sgnn-ebm":
+        raise ValueError("sgnn-ebm trains by NCE, not by a weighting method: mtlperf.ebm.fit.train_sgnn_ebm")
+    if config.model == "sgnn":
+        if n_tasks != dataset.n_tasks:
+            raise ValueError("sgnn models the relations of all tasks; it cannot train a subset of them (no STL)")
+        return build_structured_model("sgnn", task_graph_of(dataset), config).to(device)
     options = {k: getattr(config, k) for k in ("hidden", "dropout") if getattr(config, k) is not None}
     options["init"] = config.init
     # one output per task unless the labels have more (MTRegression); the model kind's own width is for its data

@@ -360,9 +360,9 @@ def test_gin_training_repeats_exactly_with_the_same_seed(tox21_graphs):
 
 
 def test_the_gin_model_refuses_fingerprints_and_other_widths(tox21, tox21_graphs):
-    with pytest.raises(ValueError, match="only the gin model reads them"):
+    with pytest.raises(ValueError, match="only the models gin, sgnn, sgnn-ebm read them"):
         train(tox21_graphs, "constant", TINY, progress=False)
-    with pytest.raises(ValueError, match="the gin model reads molecular graphs"):
+    with pytest.raises(ValueError, match="gin reads molecular graphs"):
         train(tox21, "constant", GIN_TINY, progress=False)
     with pytest.raises(ValueError, match="all equal"):
         new_model(tox21_graphs, 3, GIN_TINY.replace(hidden=(16, 8)), torch.device("cpu"))

@@ -61,7 +61,7 @@ def gibbs_marginals(
     total = torch.zeros_like(prior_logits)
     for _ in range(sweeps):
         last = torch.empty_like(prior_logits)
-        order = torch.randperm(len(classes), generator=generator, device="cpu").tolist()
+        order = torch.randperm(len(classes), generator=generator, device=_device(generator)).tolist()
         for c in order:
             tasks = classes[c]
             probability = torch.sigmoid(
@@ -76,3 +76,7 @@ def gibbs_marginals(
 def _bernoulli(probability: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     uniform = torch.rand(probability.shape, generator=generator, device=probability.device, dtype=probability.dtype)
     return (uniform < probability).long()
+
+
+def _device(generator: torch.Generator | None) -> torch.device | str:
+    return "cpu" if generator is None else generator.device

@@ -5,7 +5,7 @@
 weighting methods may use.
 """
 
-from .build import INITS, MODEL_KINDS, build_model
+from .build import INITS, MODEL_KINDS, STRUCTURED_KINDS, build_model, build_structured_model
 from .layers import SparseInputLinear, TaskHeads
 from .net import FeedForwardTrunk, MultiTaskNet
 from .parts import PART_NAMES, LinearIO, ModelParts
@@ -13,6 +13,7 @@ from .parts import PART_NAMES, LinearIO, ModelParts
 __all__ = [
     "INITS",
     "MODEL_KINDS",
+    "STRUCTURED_KINDS",
     "PART_NAMES",
     "FeedForwardTrunk",
     "LinearIO",
@@ -21,4 +22,5 @@ __all__ = [
     "SparseInputLinear",
     "TaskHeads",
     "build_model",
+    "build_structured_model",
 ]

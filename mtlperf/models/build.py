@@ -11,8 +11,10 @@ from ..validation import positive_int
 from .gin import GINEncoder
 from .layers import SparseInputLinear, TaskHeads
 from .net import FeedForwardTrunk, MultiTaskNet
+from .sgnn import SGNN, SGNNEnergy
 
 MODEL_KINDS = ("lbtw", "pyramidal", "mtregression", "gin")
+STRUCTURED_KINDS = ("sgnn", "sgnn-ebm")  # over a task relation graph: build_structured_model
 INITS = ("torch", "lbtw-code")
 
 
@@ -92,6 +94,28 @@ def _gin(n_tasks: int, hidden, dropout, n_outputs, init: str) -> MultiTaskNet:
     encoder = GINEncoder(n_layers=len(widths), emb_dim=emb_dim, dropout=0.2 if dropout is None else float(dropout))
     heads = TaskHeads(n_tasks, encoder.out_features, positive_int(1 if n_outputs is None else n_outputs, "n_outputs"))
     return MultiTaskNet(encoder, heads)
+
+
+def build_structured_model(kind: str, graph, config) -> nn.Module:
+    """SGNN or SGNN-EBM's factor network (:mod:`mtlperf.models.sgnn`) over ``graph`` (a TaskGraph).
+
+    The GIN encoder takes ``config.hidden`` (one equal width per layer) and ``config.dropout`` as
+    ``gin`` does; ``task_dim``, ``state_dim``, ``sgnn_layers`` and ``gcn_layers`` come from ``config``.
+    """
+    if kind not in STRUCTURED_KINDS:
+        raise ValueError(f"unknown structured model {kind!r}; valid: {', '.join(STRUCTURED_KINDS)}")
+    encoder = _gin(1, config.hidden, config.dropout, 1, "torch").trunk
+    pairs = torch.as_tensor(graph.pairs()[0], dtype=torch.long).reshape(-1, 2)
+    model = SGNN if kind == "sgnn" else SGNNEnergy
+    return model(
+        encoder,
+        graph.n_tasks,
+        pairs,
+        task_dim=config.task_dim,
+        dim=config.state_dim,
+        n_layers=config.sgnn_layers,
+        gcn_layers=config.gcn_layers,
+    )
 
 
 @torch.no_grad()
