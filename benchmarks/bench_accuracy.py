@@ -50,4 +50,4 @@ def _score(results, method: str, n_tasks: int, metric: str) -> float:
     result = results[method, n_tasks]
     if result["status"] != "ok":
         raise RuntimeError(f"{method} at {n_tasks} tasks did not train: {result['status']}")
-    return result[metric]["mean"]
+    return round(result[metric]["mean"], 4)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import statistics
-
-from mtlperf import timing  # a module, not its functions: asv would take time_* names for benchmarks
-from mtlperf.cases import make_case
+from mtlperf import scaling
 from mtlperf.device import synchronize
 
 from . import matrix as bench
-from .common import RATIO_STEPS, SEED, StepBenchmark
+from .common import SEED, StepBenchmark, skip_unless_measured
 
 
 class StepCPU(StepBenchmark):
@@ -23,11 +20,32 @@ class StepCPU(StepBenchmark):
         # asv reports the peak RSS of the whole process (torch alone is ~300 MB): compare it only with itself
         self.case.run()
 
+
+class RatioCPU:
+    """Step time over ``constant``'s, measured as ``mtlperf scaling`` does (asv: larger is worse).
+
+    A ``track_`` result carries no samples for asv's statistics, so the one number must already be
+    robust: the median over :data:`mtlperf.scaling.REPEATS` builds of each build's median ratio of
+    :data:`~mtlperf.scaling.STEPS` interleaved rounds, in one process.
+    """
+
+    params = StepBenchmark.params
+    param_names = StepBenchmark.param_names
+    device_type = "cpu"
+    timeout = StepBenchmark.timeout
+    processes = 1  # the repeats are inside
+    version = "2"
+
+    def setup(self, method, n_tasks):
+        skip_unless_measured(self.device_type, method, n_tasks)
+
     def track_ratio_to_constant(self, method, n_tasks):
-        """Median step time over that of ``constant``, timed interleaved in this process (asv: larger is worse)."""
-        constant = make_case("constant", n_tasks, self.case.batch_size, self.case.device, SEED)
-        times = timing.time_interleaved({"constant": constant, "method": self.case}, RATIO_STEPS, warmup=1)
-        return statistics.median(times["method"]) / statistics.median(times["constant"])
+        device = bench.device()
+        batch = bench.batch_size(device.type)
+        measured = scaling.measure(
+            [method], n_tasks, batch, scaling.STEPS, scaling.WARMUP, scaling.REPEATS, device, SEED, False, {}
+        )
+        return round(next(measured)["ratio_to_constant"], 3)
 
     track_ratio_to_constant.unit = "ratio"
 
@@ -35,4 +53,7 @@ class StepCPU(StepBenchmark):
 if "cuda" in bench.built_devices():
 
     class StepCUDA(StepCPU):
+        device_type = "cuda"
+
+    class RatioCUDA(RatioCPU):
         device_type = "cuda"

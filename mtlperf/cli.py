@@ -40,7 +40,7 @@ from .models import INITS, MODEL_KINDS, STRUCTURED_KINDS
 from .reports import accuracy_markdown, densify_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
 from .results_section import render, replace_section
-from .scaling import DEFAULT_BATCH, run_scaling
+from .scaling import DEFAULT_BATCH, REPEATS, STEPS, WARMUP, run_scaling
 from .train import STRATEGIES, check_method, train
 
 SEED_LIMIT = 2**63  # numpy's and torch's seeds
@@ -99,15 +99,17 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
         type=_int_at_least(1),
         help=f"rows per step (default {DEFAULT_BATCH['cpu']} on CPU, SLAW's {DEFAULT_BATCH['cuda']:,} on a GPU)",
     )
-    parser.add_argument("--steps", type=_int_at_least(1), default=10, help="timed rounds per repeat (default 10)")
     parser.add_argument(
-        "--warmup", type=_int_at_least(0), default=3, help="untimed steps of each new build (default 3)"
+        "--steps", type=_int_at_least(1), default=STEPS, help=f"timed rounds per repeat (default {STEPS})"
+    )
+    parser.add_argument(
+        "--warmup", type=_int_at_least(0), default=WARMUP, help=f"untimed steps of each new build (default {WARMUP})"
     )
     parser.add_argument(
         "--repeats",
         type=_int_at_least(1),
-        default=5,
-        help="times every case is built anew and timed; the ratio is the repeats' median (default 5)",
+        default=REPEATS,
+        help=f"times every case is built anew and timed; the ratio is the repeats' median (default {REPEATS})",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
 

@@ -30,6 +30,7 @@ from .validation import integer_at_least
 REFERENCE = "constant"
 DEFAULT_BATCH = {"cpu": 256, "cuda": 40_000}  # rows per step when none is given: SLAW's PCBA batch on a GPU
 GROWTH_FROM, GROWTH_TO = 32, 128
+STEPS, WARMUP, REPEATS = 10, 3, 5  # timed rounds per build, untimed steps per build, builds: the CPU gate's calibration
 
 
 def run_scaling(
@@ -54,7 +55,7 @@ def run_scaling(
     the same settings into the same directory times only the cases the file lacks, and says so.
     ``slowdown``: spec -> factor, a regression planted in those methods' steps (gate calibration;
     recorded in the file). ``repeats``: how many times every case is built anew and timed for
-    ``steps`` interleaved rounds (see :func:`_measure`). Returns the scaling dict (the JSON's content).
+    ``steps`` interleaved rounds (see :func:`measure`). Returns the scaling dict (the JSON's content).
     """
     dev = resolve_device(device)
     batch_size = DEFAULT_BATCH.get(dev.type, DEFAULT_BATCH["cuda"]) if batch_size is None else batch_size
@@ -92,7 +93,7 @@ def run_scaling(
         todo = [spec for spec in specs if (spec, n_tasks) not in done]
         if not todo:
             continue
-        for result in _measure(todo, n_tasks, batch_size, steps, warmup, repeats, dev, seed, progress, slowdown):
+        for result in measure(todo, n_tasks, batch_size, steps, warmup, repeats, dev, seed, progress, slowdown):
             scaling["results"].append(result)
             scaling["growth_32_to_128"] = growth(scaling["results"])
             atomic_write_json(path, scaling)
@@ -146,7 +147,7 @@ def _accuracy_results(path: str | os.PathLike) -> list[dict]:
     return results
 
 
-def _measure(
+def measure(
     specs: list[str],
     n_tasks: int,
     batch_size: int,

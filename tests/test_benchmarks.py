@@ -7,7 +7,8 @@ the cheap correctness check at the end. To time, grouped by task count:
     pytest tests/test_benchmarks.py --benchmark-only -k "32tasks and (constant or pcgrad)"   # a slice
 
 The matrix comes from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
-``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the timed steps per case (default 5).
+``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the builds per case, each timed for one
+step after ``WARMUP`` untimed ones (default 10).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from benchmarks import matrix as bench
 from mtlperf.cases import make_case
 from mtlperf.device import synchronize
 
-ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "10"))
 WARMUP = 2
 
 
@@ -32,16 +33,23 @@ def method_id(spec: str) -> str:
 @pytest.mark.parametrize("n_tasks", bench.tasks(), ids=lambda n: f"{n}tasks")
 @pytest.mark.parametrize("method", bench.methods(), ids=method_id)
 def test_step_time(benchmark, method, n_tasks):
+    """Every round times one step of a new build: one build can run 20-45% off another for its whole life."""
     device = bench.device()
-    case = make_case(method, n_tasks, bench.batch_size(device.type), device, seed=0)
-    benchmark.group = f"{n_tasks} tasks"
-    benchmark.extra_info.update(case.info())
+    built = []
+
+    def build():
+        built.append(make_case(method, n_tasks, bench.batch_size(device.type), device, seed=0))
+        for _ in range(WARMUP):
+            built[-1].run()
+        synchronize(device)
 
     def step():
-        case.run()
-        synchronize(case.device)  # the benchmark's clock is read when this returns
+        built[-1].run()
+        synchronize(device)  # the benchmark's clock is read when this returns
 
-    benchmark.pedantic(step, rounds=ROUNDS, iterations=1, warmup_rounds=WARMUP)
+    benchmark.group = f"{n_tasks} tasks"
+    benchmark.pedantic(step, setup=build, rounds=ROUNDS, iterations=1)
+    benchmark.extra_info.update(built[-1].info())
 
 
 @pytest.mark.parametrize("method", bench.METHODS, ids=method_id)
@@ -74,12 +82,16 @@ def test_the_asv_grid_is_the_same_whatever_the_selection_variables(monkeypatch):
     import benchmarks.bench_accuracy
     import benchmarks.bench_step
 
-    before = (benchmarks.bench_step.StepCPU.params, benchmarks.bench_accuracy.Accuracy.params)
+    suites = ("StepCPU", "RatioCPU")
+    before = (
+        *(getattr(benchmarks.bench_step, suite).params for suite in suites),
+        benchmarks.bench_accuracy.Accuracy.params,
+    )
     monkeypatch.setenv("MTLPERF_BENCH_METHODS", "constant")
     monkeypatch.setenv("MTLPERF_BENCH_TASKS", "32")
     after = [importlib.reload(module) for module in (benchmarks.bench_step, benchmarks.bench_accuracy)]
-    assert (after[0].StepCPU.params, after[1].Accuracy.params) == before
-    assert before[0] == (list(bench.METHODS), list(bench.TASKS))
+    assert (*(getattr(after[0], suite).params for suite in suites), after[1].Accuracy.params) == before
+    assert before[0] == before[1] == (list(bench.METHODS), list(bench.TASKS))
 
 
 @pytest.mark.parametrize(
@@ -96,16 +108,18 @@ def test_a_selection_outside_the_grid_is_an_error_naming_the_valid_values(monkey
         bench.methods() if variable.endswith("METHODS") else bench.tasks()
 
 
-def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkeypatch):
-    from benchmarks.bench_step import StepCPU
+@pytest.mark.parametrize("suite", ["StepCPU", "RatioCPU"])
+def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkeypatch, suite):
+    import benchmarks.bench_step
 
+    Suite = getattr(benchmarks.bench_step, suite)
     monkeypatch.setenv("MTLPERF_BENCH_DEVICE", "cpu")
     monkeypatch.setenv("MTLPERF_BENCH_METHODS", "lbtw")
     with pytest.raises(NotImplementedError, match="not selected"):
-        StepCPU().setup("constant", 32)
+        Suite().setup("constant", 32)
     monkeypatch.setenv("MTLPERF_BENCH_BATCH", "32")
     with pytest.raises(RuntimeError, match="MTLPERF_BENCH_BATCH"):
-        StepCPU().setup("lbtw", 32)
+        Suite().setup("lbtw", 32)
 
 
 def test_a_cpu_only_torch_defines_no_cuda_suite():
@@ -113,4 +127,4 @@ def test_a_cpu_only_torch_defines_no_cuda_suite():
 
     if torch.version.cuda or torch.version.hip:
         pytest.skip("this torch is built with CUDA")
-    assert not hasattr(benchmarks.bench_step, "StepCUDA")
+    assert not hasattr(benchmarks.bench_step, "StepCUDA") and not hasattr(benchmarks.bench_step, "RatioCUDA")

@@ -149,7 +149,7 @@ def test_gate_files_that_are_not_json_are_one_line_naming_the_file(content, tmp_
 
 @pytest.mark.parametrize("content", NOT_JSON)
 def test_scaling_reads_its_accuracy_file_before_timing(content, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(mtlperf.scaling, "_measure", _refuse("scaling._measure"))
+    monkeypatch.setattr(mtlperf.scaling, "measure", _refuse("scaling.measure"))
     path = tmp_path / "accuracy.json"
     path.write_bytes(content)
     argv = [*DIR_COMMANDS["scaling"], "--accuracy", str(path), "--out", str(tmp_path / "out")]
