@@ -15,17 +15,17 @@ from pathlib import Path
 from . import paper
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
-from .config import CLASS_WEIGHTS, GRAPH_MODELS, PRESETS, SELECTIONS, TrainConfig, preset_for
-from .data import fetch_pcba, list_datasets, load_dataset
+from .config import CLASS_WEIGHTS, GRAPH_MODELS, PRESETS, SELECTIONS, STRUCTURED_PRESETS, TrainConfig, preset_for
+from .data import MultiTaskDataset, fetch_pcba, list_datasets, load_dataset
 from .data.catalogue import EMBEDDED_FILES
 from .data.chembl_string import read_chembl_string
 from .data.csv_loader import read_task_csv
 from .data.densify import densified_stats
 from .data.fingerprints import DEFAULT_N_BITS, DEFAULT_RADIUS, FINGERPRINT_SETTINGS
 from .data.pcba import EMBEDDED
-from .data.relations import densified_dataset
+from .data.relations import densified_dataset, task_graph_of
 from .data.splits import SPLIT_KINDS
-from .data.task_graph import TARGET_TABLES, embedded_target_graph
+from .data.task_graph import TARGET_TABLES, embedded_target_graph, read_task_scores
 from .device import DEVICE_CHOICES, resolve_device
 from .ebm.fit import NOISES as EBM_NOISES
 from .ebm.fit import EnergySettings, train_sgnn_ebm
@@ -37,8 +37,11 @@ from .io import atomic_write_json, atomic_write_text, check_output_dir, check_ou
 from .losses import REDUCTIONS
 from .methods import list_methods, method_class, parse_spec
 from .models import INITS, MODEL_KINDS, STRUCTURED_KINDS
-from .reports import accuracy_markdown, densify_markdown
+from .reports import accuracy_markdown, densify_markdown, sgnn_ebm_markdown
 from .reproduce import LBTW_FINGERPRINTS, reproduce_lbtw, reproduce_mtregression
+from .reproduce_sgnn_ebm import ROWS as STUDY_ROWS
+from .reproduce_sgnn_ebm import TABLES as STUDY_TABLES
+from .reproduce_sgnn_ebm import reproduce_sgnn_ebm, study_rows
 from .results_section import render, replace_section
 from .scaling import DEFAULT_BATCH, REPEATS, STEPS, WARMUP, run_scaling
 from .train import STRATEGIES, check_method, train
@@ -60,6 +63,17 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    return tuple(_int_list(text))
+
+
+def _semicolon_list(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(";") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected names separated by ';', got {text!r}")
     return values
 
 
@@ -118,6 +132,11 @@ def _add_structured_options(parser: argparse.ArgumentParser) -> None:
     """SGNN and SGNN-EBM (``--model sgnn|sgnn-ebm``): the task graph's data, the model's sizes, the EBM's settings."""
     group = parser.add_argument_group("structured models (--model sgnn or sgnn-ebm)")
     group.add_argument(
+        "--graph",
+        metavar="FILE",
+        help="task relation graph, lines 'i<TAB>j<TAB>score' of task indices (default: the data's own)",
+    )
+    group.add_argument(
         "--densify", type=_int_at_least(1), metavar="TAU", help="keep molecules and tasks with >= TAU labels"
     )
     group.add_argument(
@@ -125,6 +144,12 @@ def _add_structured_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--task-dim", type=_int_at_least(1), help="task embedding width (default 50)")
     group.add_argument("--state-dim", type=_int_at_least(1), help="SGNN state width d (default 100)")
+    group.add_argument(
+        "--state-hidden",
+        type=_int_tuple,
+        metavar="H,H",
+        help="hidden widths of SGNN's node and edge input MLPs (default 1024,512)",
+    )
     group.add_argument("--sgnn-layers", type=_int_at_least(0, 17), help="message passing layers L (default 2)")
     group.add_argument("--gcn-layers", type=_int_at_least(0, 17), help="GCN layers over the task graph (default 2)")
     group.add_argument("--noise", choices=EBM_NOISES, help="sgnn-ebm's NCE noise q (default fixed: a trained backbone)")
@@ -399,6 +424,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     regression.add_argument("--seeds", type=_int_at_least(1), default=10)
     regression.add_argument("--steps", type=_int_at_least(1), default=9900, help="default: the paper's 9,900")
+    structured = studies.add_parser(
+        "sgnn-ebm",
+        help="the SGNN-EBM paper's Table 2 (Tables 3 and 4 as options)",
+        description="The weighting baselines on GIN, SGNN and SGNN-EBM over a task relation graph.",
+    )
+    structured.add_argument(
+        "--dataset", required=True, help="toxcast, tox21 (their target graphs) or a ChEMBL-STRING directory"
+    )
+    structured.add_argument("--tasks", type=_int_at_least(1), help="keep the first K tasks")
+    structured.add_argument(
+        "--densify", type=_int_at_least(1), metavar="TAU", help="keep molecules and tasks with >= TAU labels"
+    )
+    structured.add_argument(
+        "--graph", metavar="FILE", help="task relation graph, lines 'i<TAB>j<TAB>score' (default: the data's own)"
+    )
+    structured.add_argument("--seeds", type=_int_at_least(1), default=5, help="default 5, as the paper")
+    structured.add_argument(
+        "--tables",
+        type=_int_list,
+        default=[2],
+        help=f"comma-separated, of {', '.join(map(str, STUDY_TABLES))} (default 2)",
+    )
+    structured.add_argument(
+        "--rows", type=_semicolon_list, help=f"instead of --tables, ';'-separated of: {'; '.join(STUDY_ROWS)}"
+    )
+    structured.add_argument(
+        "--preset",
+        choices=STRUCTURED_PRESETS,
+        default="sgnn-ebm",
+        help="sgnn-ebm: the paper's settings; sgnn-ebm-cpu: a smaller GIN and fewer epochs (default sgnn-ebm)",
+    )
+    structured.add_argument("--epochs", type=_int_at_least(1), help="default: the preset's")
     report = commands.add_parser(
         "report",
         help="render the README's Results section from results/",
@@ -409,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--readme", default="README.md", metavar="FILE", help="the README to update (default README.md)"
     )
     report.add_argument("--check", action="store_true", help="exit 1 if the README differs, write nothing")
-    for study in (lbtw, regression):
+    for study in (lbtw, regression, structured):
         study.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
         study.add_argument("--out", required=True, metavar="DIR", help="output directory")
         study.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -440,22 +497,40 @@ def _methods(args) -> None:
         print(f"{name:{widths[0]}}  {hp:{widths[1]}}  {what}")
 
 
+def _check_dataset(name: str) -> None:
+    if name not in list_datasets() and not Path(name).expanduser().exists():
+        valid = ", ".join(list_datasets())
+        raise ValueError(
+            f"unknown dataset {name!r}; valid: {valid}, the path of a CSV file or of a ChEMBL-STRING directory"
+        )
+
+
+def _check_graph_file(path: str | None) -> None:
+    if path is not None and not Path(path).expanduser().is_file():
+        raise ValueError(f"--graph {path}: no such file")
+
+
+def _with_task_graph(dataset: MultiTaskDataset, graph: str | None, densify: int | None) -> MultiTaskDataset:
+    """The data the structured models read: its task graph (``--graph`` or its own; refused without one), densified."""
+    if graph is not None:
+        dataset.meta["task_graph"] = read_task_scores(graph, dataset.task_names)
+    task_graph_of(dataset)
+    return dataset if densify is None else densified_dataset(dataset, densify)
+
+
 def _train(args) -> None:
     # cheap checks first, so a typo or an unwritable --out fails before the data is loaded
     if args.out:
         check_output_file(args.out)
     check_method(*parse_spec(args.method))
     resolve_device(args.device or "auto")
-    if args.dataset not in list_datasets() and not Path(args.dataset).expanduser().exists():
-        valid = ", ".join(list_datasets())
-        raise ValueError(
-            f"unknown dataset {args.dataset!r}; valid: {valid}, the path of a CSV file or of a ChEMBL-STRING directory"
-        )
+    _check_dataset(args.dataset)
     given = _training_options(args, TRAIN_OPTIONS)
     energy = _energy_settings(args)
     model = args.model or (PRESETS[args.preset].model if args.preset else None)
-    if args.densify is not None and model not in STRUCTURED_KINDS:
-        raise ValueError("--densify keeps the data the structured models read: add --model sgnn or sgnn-ebm")
+    if (args.densify is not None or args.graph is not None) and model not in STRUCTURED_KINDS:
+        raise ValueError("--densify and --graph set the data the structured models read: add --model sgnn or sgnn-ebm")
+    _check_graph_file(args.graph)
     load_options = _fingerprint_options(args) | ({"cache_dir": args.cache_dir} if args.cache_dir else {})
     if model in GRAPH_MODELS:
         if _fingerprint_options(args):
@@ -464,8 +539,8 @@ def _train(args) -> None:
     elif Path(args.dataset).expanduser().is_dir():  # a ChEMBL-STRING directory loads graphs unless told
         load_options["features"] = "fingerprints"
     dataset = load_dataset(args.dataset, n_tasks=args.tasks, **load_options)
-    if args.densify is not None:
-        dataset = densified_dataset(dataset, args.densify)
+    if model in STRUCTURED_KINDS:
+        dataset = _with_task_graph(dataset, args.graph, args.densify)
     preset = PRESETS[args.preset] if args.preset else preset_for(dataset, model)
     config = preset.replace(**given)
     if model == "sgnn-ebm":
@@ -501,6 +576,7 @@ TRAIN_OPTIONS = (
     "selection",
     "task_dim",
     "state_dim",
+    "state_hidden",
     "sgnn_layers",
     "gcn_layers",
 )
@@ -624,6 +700,19 @@ def _reproduce(args) -> None:
             progress=not args.quiet,
             **_fingerprint_options(args),
         )
+    elif args.study == "sgnn-ebm":
+        names = study_rows(args.tables, args.rows)  # checked before the data is loaded
+        resolve_device(args.device)
+        _check_dataset(args.dataset)
+        _check_graph_file(args.graph)
+        dataset = _with_task_graph(
+            load_dataset(args.dataset, n_tasks=args.tasks, features="graphs"), args.graph, args.densify
+        )
+        base = PRESETS[args.preset].replace(**({"epochs": args.epochs} if args.epochs else {}))
+        summary = reproduce_sgnn_ebm(
+            dataset, args.seeds, args.out, rows=names, base=base, device=args.device, progress=not args.quiet
+        )
+        print(sgnn_ebm_markdown(summary), end="")
     else:
         reproduce_mtregression(args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet)
     print(f"wrote the {args.study} study to {args.out}")

@@ -53,6 +53,7 @@ class TrainConfig:
     # the structured models (sgnn, sgnn-ebm; mtlperf.models.sgnn): task embedding, state width, layers
     task_dim: int = 50
     state_dim: int = 100
+    state_hidden: tuple[int, ...] = (1024, 512)  # the hidden widths of SGNN's node and edge input MLPs
     sgnn_layers: int = 2
     gcn_layers: int = 2
 
@@ -68,6 +69,8 @@ class TrainConfig:
         for key in ("task_dim", "state_dim"):
             if not _positive(getattr(self, key)):
                 raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if not (isinstance(self.state_hidden, tuple) and all(_positive(w) for w in self.state_hidden)):
+            raise ValueError(f"state_hidden must be a tuple of positive integers, got {self.state_hidden!r}")
         for key in ("sgnn_layers", "gcn_layers"):
             if not (is_integer(getattr(self, key)) and 0 <= getattr(self, key) <= 16):
                 raise ValueError(f"{key} must be an integer in [0, 16], got {getattr(self, key)!r}")
@@ -178,6 +181,12 @@ PRESETS = {
         selection="mean_roc_auc",
     ),
 }
+# SGNN-EBM's study on a CPU in hours, not days: the paper's recipe with a narrower, shallower GIN and fewer epochs.
+# The input MLPs run on every (molecule, task) and (molecule, edge) row, B x (T + E) of them: their widths set the cost.
+PRESETS["sgnn-ebm-cpu"] = PRESETS["sgnn-ebm"].replace(
+    hidden=(64, 64, 64), epochs=10, task_dim=16, state_dim=32, state_hidden=(64,)
+)
+STRUCTURED_PRESETS = ("sgnn-ebm", "sgnn-ebm-cpu")
 
 
 def preset_for(dataset: MultiTaskDataset, model: str | None = None) -> TrainConfig:

@@ -520,3 +520,48 @@ def _mib(n_bytes: Any) -> float | None:
 
 def _difference(ours: Any, theirs: Any) -> float | None:
     return None if _is_missing(ours) or _is_missing(theirs) else ours - theirs
+
+
+def sgnn_ebm_markdown(summary: dict) -> str:
+    """The ``table.md`` of a :func:`mtlperf.reproduce_sgnn_ebm.reproduce_sgnn_ebm` summary."""
+    config = summary["config"]
+    paper = summary["compared_with_paper"]
+    lines = [
+        f"SGNN-EBM Tables 2-4 on {summary['dataset']} ({summary['n_molecules']:,} molecules, {summary['n_tasks']} "
+        f"tasks): test mean ROC AUC ×100 at the best validation mean ROC AUC, mean ± std over the seeds that "
+        f"finished (of {summary['seeds']}); {config['epochs']} epochs, batch {config['batch_size']}, split "
+        f"{'/'.join(f'{f:g}' for f in config['fractions'])}.",
+        "",
+        "| row | ROC AUC | seeds |" + (" paper | ours − paper |" if paper else ""),
+        "| --- | --- | --- |" + (" --- | --- |" if paper else ""),
+    ]
+    for name, row in summary["rows"].items():
+        auc = row["roc_auc"]
+        cells = [
+            f"`{name}`",
+            "–" if auc["mean"] is None else f"{auc['mean']:.2f} ± {auc['std']:.2f}",
+            str(row["n_seeds"]),
+        ]
+        if paper:
+            theirs = row["paper"]
+            cells.append("–" if theirs is None else f"{theirs['mean']:.2f} ± {theirs['std']:.2f}")
+            both = theirs is not None and auc["mean"] is not None
+            cells.append(f"{auc['mean'] - theirs['mean']:+.2f}" if both else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    if summary["claims"]:
+        lines += [
+            "",
+            "The paper's claims on this run (difference of means ± the standard error of the per-seed "
+            "differences, seed k of each row on the same split; a claim holds beyond two standard errors, is "
+            "reversed below minus two, else these seeds do not resolve it):",
+        ]
+        lines += [
+            f"- {claim}: {c['verdict']} ({c['row']} − {c['against']}: {c['difference']:+.2f} ± {c['error']:.2f})"
+            for claim, c in summary["claims"].items()
+        ]
+    lines += [
+        f"- `{name}` seed {k}: failed: {reason}"
+        for name, row in summary["rows"].items()
+        for k, reason in row["failures"].items()
+    ]
+    return "\n".join(lines) + "\n"

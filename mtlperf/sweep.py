@@ -14,7 +14,9 @@ import dataclasses
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -28,6 +30,16 @@ from .train import TrainingDiverged, check_method, method_hyperparameters, train
 from .validation import positive_int
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of a sweep: the row it fills (its file's name), its seed, what makes it the same run, how it trains."""
+
+    row: str
+    seed_index: int
+    settings: dict  # compared, after a JSON round trip, with a finished file's
+    train: Callable[[], dict]  # the run's result; raises when it fails
 
 
 def run_sweep(
@@ -49,17 +61,32 @@ def run_sweep(
     for spec in specs:
         name, hyperparameters = parse_spec(spec)
         check_method(name, method_hyperparameters(dataset, name, hyperparameters), dataset.n_tasks)
-    runs: dict[str, list[dict]] = {spec: [] for spec in specs}
-    jobs = [(k, spec) for k in range(len(configs)) for spec in specs]
-    for k, spec in tqdm(jobs, desc=f"{dataset.name} runs", unit="run", disable=not progress):
-        path = Path(runs_dir) / f"{run_file_stem(spec)}__seed{k}.json"
-        settings = run_settings(dataset, spec, configs[k])
-        record = _finished_run(path, settings, retry_failed)
+    jobs = [
+        Job(
+            spec,
+            k,
+            run_settings(dataset, spec, configs[k]),
+            partial(train, dataset, spec, configs[k], progress=progress),
+        )
+        for k in range(len(configs))
+        for spec in specs
+    ]
+    return run_jobs(jobs, runs_dir, desc=f"{dataset.name} runs", progress=progress, retry_failed=retry_failed)
+
+
+def run_jobs(
+    jobs: Sequence[Job], runs_dir: str | os.PathLike, *, desc: str, progress: bool = True, retry_failed: bool = False
+) -> dict[str, list[dict]]:
+    """Run every job not finished in ``runs_dir`` (``<row>__seed<k>.json``), in order; row -> run records."""
+    runs: dict[str, list[dict]] = {}
+    for job in tqdm(jobs, desc=desc, unit="run", disable=not progress):
+        path = Path(runs_dir) / f"{run_file_stem(job.row)}__seed{job.seed_index}.json"
+        record = _finished_run(path, job.settings, retry_failed)
         if record is None:
-            record = {"method": spec, "seed_index": k, "settings": settings}
-            record.update(run_outcome(dataset, spec, configs[k], progress))
+            record = {"method": job.row, "seed_index": job.seed_index, "settings": job.settings}
+            record.update(run_outcome(job))
             record = read_json(atomic_write_json(path, record))  # as a resumed sweep will see it
-        runs[spec].append(record)
+        runs.setdefault(job.row, []).append(record)
     return runs
 
 
@@ -88,15 +115,15 @@ def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> d
     )
 
 
-def run_outcome(dataset: MultiTaskDataset, spec: str, config: TrainConfig, progress: bool) -> dict:
+def run_outcome(job: Job) -> dict:
     """``{"status": "ok", "result": ...}`` of one training run, or ``{"status": "failed", "reason": ...}``."""
     try:
-        return {"status": "ok", "result": train(dataset, spec, config, progress=progress)}
+        return {"status": "ok", "result": job.train()}
     except TrainingDiverged as error:
         reason = f"diverged: {error}"
     except Exception as error:  # noqa: BLE001 - one failing method must not cost the others' results
         reason = f"{type(error).__name__}: {error}"
-    logger.warning("%s (seed %d) failed: %s", spec, config.seed, reason)
+    logger.warning("%s (seed %d) failed: %s", job.row, job.seed_index, reason)
     return {"status": "failed", "reason": reason}
 
 

@@ -192,7 +192,7 @@ def _fit_energy(batches, split, config, settings, graph, noise_logits, progress)
         model.train()
         loss_sum, n_batches = 0.0, 0
         for rows in training_batches(shuffle.permutation(split.train), config.batch_size):
-            loss = _nce_step(model, batches, rows, noise_logits, pairs, settings, sampler)
+            loss = _nce_step(model, batches, rows, noise_logits, settings, sampler)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.clip is not None:
@@ -241,17 +241,30 @@ def _fit_energy(batches, split, config, settings, graph, noise_logits, progress)
     }
 
 
-def _nce_step(model, batches, rows, noise_logits, pairs, settings, sampler) -> torch.Tensor:
-    """The NCE loss of one batch: data (missing labels filled from the noise draw) against one noise draw."""
-    device = batches.device
+def _nce_step(model, batches, rows, noise_logits, settings, sampler) -> torch.Tensor:
     labels = batches.labels(rows, range(batches.dataset.n_tasks))
-    prior = noise_logits[torch.as_tensor(rows, device=device)]
-    uniform = torch.rand(prior.shape, generator=sampler, device=device)
+    prior = noise_logits[torch.as_tensor(rows, device=batches.device)]
+    return nce_batch_loss(model, batches.inputs(rows), labels, prior, settings, sampler)
+
+
+def nce_batch_loss(
+    model: torch.nn.Module,
+    inputs,
+    labels: torch.Tensor,
+    prior: torch.Tensor,
+    settings: EnergySettings,
+    sampler: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The NCE loss of one batch: its labels (the missing filled from the noise draw) against one draw of ``prior``.
+
+    ``labels`` [B, T] with NaN for missing; ``prior`` [B, T]: the noise model's logits on these molecules.
+    """
+    uniform = torch.rand(prior.shape, generator=sampler, device=prior.device)
     noise = (uniform < torch.sigmoid(prior)).long()
     data = torch.where(torch.isnan(labels), noise, labels.nan_to_num(0).long())
-    nodes, edges = model(batches.inputs(rows))
-    data_potential = log_potential(nodes, edges, pairs, data, settings.lam)
-    noise_potential = log_potential(nodes, edges, pairs, noise, settings.lam)
+    nodes, edges = model(inputs)
+    data_potential = log_potential(nodes, edges, model.pairs, data, settings.lam)
+    noise_potential = log_potential(nodes, edges, model.pairs, noise, settings.lam)
     if settings.tilted:
         return nce_loss(data_potential, noise_potential)
 

@@ -100,7 +100,8 @@ def build_structured_model(kind: str, graph, config) -> nn.Module:
     """SGNN or SGNN-EBM's factor network (:mod:`mtlperf.models.sgnn`) over ``graph`` (a TaskGraph).
 
     The GIN encoder takes ``config.hidden`` (one equal width per layer) and ``config.dropout`` as
-    ``gin`` does; ``task_dim``, ``state_dim``, ``sgnn_layers`` and ``gcn_layers`` come from ``config``.
+    ``gin`` does; ``task_dim``, ``state_dim``, ``state_hidden``, ``sgnn_layers`` and ``gcn_layers``
+    come from ``config``.
     """
     if kind not in STRUCTURED_KINDS:
         raise ValueError(f"unknown structured model {kind!r}; valid: {', '.join(STRUCTURED_KINDS)}")
@@ -113,6 +114,7 @@ def build_structured_model(kind: str, graph, config) -> nn.Module:
         pairs,
         task_dim=config.task_dim,
         dim=config.state_dim,
+        hidden=config.state_hidden,
         n_layers=config.sgnn_layers,
         gcn_layers=config.gcn_layers,
     )

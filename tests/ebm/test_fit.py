@@ -1,14 +1,10 @@
-import numpy as np
 import pytest
 
 from mtlperf.config import PRESETS
 from mtlperf.data.dataset import MultiTaskDataset
-from mtlperf.data.graphs import featurise_graphs
-from mtlperf.data.task_graph import task_graph
 from mtlperf.ebm.fit import EnergySettings, train_sgnn_ebm
 from mtlperf.train import train
 
-SMILES = ["CCO", "c1ccccc1C(=O)N", "CC#N", "O=C(O)CCC(N)C(=O)O", "CCN(CC)CC", "c1ccncc1", "CC(C)O", "OCCO"] * 8
 TINY = PRESETS["sgnn-ebm"].replace(
     epochs=2, batch_size=16, hidden=(8, 8), task_dim=4, state_dim=4, device="cpu", eval_every=1
 )
@@ -17,18 +13,6 @@ TINY = PRESETS["sgnn-ebm"].replace(
 @pytest.fixture(autouse=True)
 def _one_thread(one_thread):
     yield
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    graphs, status = featurise_graphs(SMILES)
-    assert (status == 0).all()
-    rng = np.random.default_rng(0)
-    labels = (rng.random((len(SMILES), 4)) < 0.4).astype(np.float32)
-    labels[rng.random(labels.shape) < 0.2] = np.nan
-    names = ["a", "b", "c", "d"]
-    graph = task_graph(names, np.array([[0, 1], [1, 2], [2, 3]]))
-    return MultiTaskDataset("tiny", names, graphs, labels, smiles=SMILES, meta={"task_graph": graph})
 
 
 @pytest.mark.parametrize("noise", ["fixed", "adaptive", "uniform"])
