@@ -1,12 +1,11 @@
-"""Step time, peak memory and cost relative to ``constant`` of every method, 32 -> 128 tasks (SLAW Figure 2)."""
+"""Step time and peak memory of every method, 32 -> 128 tasks (SLAW Figure 2), sampled for asv's statistics."""
 
 from __future__ import annotations
 
-from mtlperf import scaling
 from mtlperf.device import synchronize
 
 from . import matrix as bench
-from .common import SEED, StepBenchmark, skip_unless_measured
+from .common import StepBenchmark
 
 
 class StepCPU(StepBenchmark):
@@ -21,39 +20,7 @@ class StepCPU(StepBenchmark):
         self.case.run()
 
 
-class RatioCPU:
-    """Step time over ``constant``'s, measured as ``mtlperf scaling`` does (asv: larger is worse).
-
-    A ``track_`` result carries no samples for asv's statistics, so the one number must already be
-    robust: the median over :data:`mtlperf.scaling.REPEATS` builds of each build's median ratio of
-    :data:`~mtlperf.scaling.STEPS` interleaved rounds, in one process.
-    """
-
-    params = StepBenchmark.params
-    param_names = StepBenchmark.param_names
-    device_type = "cpu"
-    timeout = StepBenchmark.timeout
-    processes = 1  # the repeats are inside
-    version = "2"
-
-    def setup(self, method, n_tasks):
-        skip_unless_measured(self.device_type, method, n_tasks)
-
-    def track_ratio_to_constant(self, method, n_tasks):
-        device = bench.device()
-        batch = bench.batch_size(device.type)
-        measured = scaling.measure(
-            [method], n_tasks, batch, scaling.STEPS, scaling.WARMUP, scaling.REPEATS, device, SEED, False, {}
-        )
-        return round(next(measured)["ratio_to_constant"], 3)
-
-    track_ratio_to_constant.unit = "ratio"
-
-
 if "cuda" in bench.built_devices():
 
     class StepCUDA(StepCPU):
-        device_type = "cuda"
-
-    class RatioCUDA(RatioCPU):
         device_type = "cuda"

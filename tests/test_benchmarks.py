@@ -80,17 +80,16 @@ def test_the_asv_grid_is_the_same_whatever_the_selection_variables(monkeypatch):
     import importlib
 
     import benchmarks.bench_accuracy
+    import benchmarks.bench_ratio
     import benchmarks.bench_step
 
-    suites = ("StepCPU", "RatioCPU")
-    before = (
-        *(getattr(benchmarks.bench_step, suite).params for suite in suites),
-        benchmarks.bench_accuracy.Accuracy.params,
-    )
+    modules = (benchmarks.bench_step, benchmarks.bench_ratio, benchmarks.bench_accuracy)
+    suites = ("StepCPU", "RatioCPU", "Accuracy")
+    before = tuple(getattr(module, suite).params for module, suite in zip(modules, suites))
     monkeypatch.setenv("MTLPERF_BENCH_METHODS", "constant")
     monkeypatch.setenv("MTLPERF_BENCH_TASKS", "32")
-    after = [importlib.reload(module) for module in (benchmarks.bench_step, benchmarks.bench_accuracy)]
-    assert (*(getattr(after[0], suite).params for suite in suites), after[1].Accuracy.params) == before
+    after = [importlib.reload(module) for module in modules]
+    assert tuple(getattr(module, suite).params for module, suite in zip(after, suites)) == before
     assert before[0] == before[1] == (list(bench.METHODS), list(bench.TASKS))
 
 
@@ -108,11 +107,11 @@ def test_a_selection_outside_the_grid_is_an_error_naming_the_valid_values(monkey
         bench.methods() if variable.endswith("METHODS") else bench.tasks()
 
 
-@pytest.mark.parametrize("suite", ["StepCPU", "RatioCPU"])
-def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkeypatch, suite):
-    import benchmarks.bench_step
+@pytest.mark.parametrize("module, suite", [("bench_step", "StepCPU"), ("bench_ratio", "RatioCPU")])
+def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkeypatch, module, suite):
+    import importlib
 
-    Suite = getattr(benchmarks.bench_step, suite)
+    Suite = getattr(importlib.import_module(f"benchmarks.{module}"), suite)
     monkeypatch.setenv("MTLPERF_BENCH_DEVICE", "cpu")
     monkeypatch.setenv("MTLPERF_BENCH_METHODS", "lbtw")
     with pytest.raises(NotImplementedError, match="not selected"):
@@ -123,8 +122,9 @@ def test_asv_setup_skips_what_is_not_selected_and_refuses_a_changed_batch(monkey
 
 
 def test_a_cpu_only_torch_defines_no_cuda_suite():
+    import benchmarks.bench_ratio
     import benchmarks.bench_step
 
     if torch.version.cuda or torch.version.hip:
         pytest.skip("this torch is built with CUDA")
-    assert not hasattr(benchmarks.bench_step, "StepCUDA") and not hasattr(benchmarks.bench_step, "RatioCUDA")
+    assert not hasattr(benchmarks.bench_step, "StepCUDA") and not hasattr(benchmarks.bench_ratio, "RatioCUDA")
