@@ -152,6 +152,11 @@ def _add_structured_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--sgnn-layers", type=_int_at_least(0, 17), help="message passing layers L (default 2)")
     group.add_argument("--gcn-layers", type=_int_at_least(0, 17), help="GCN layers over the task graph (default 2)")
+    group.add_argument(
+        "--link-pretrain-epochs",
+        type=_int_at_least(0),
+        help="pre-train the task embeddings by link prediction on the task graph (the authors' code; default 0: off)",
+    )
     group.add_argument("--noise", choices=EBM_NOISES, help="sgnn-ebm's NCE noise q (default fixed: a trained backbone)")
     group.add_argument("--lam", type=float, help="weight of the edge factors (default 0.1)")
     group.add_argument("--gibbs-sweeps", type=_int_at_least(1), help="Gibbs sweeps per prediction (default 2)")
@@ -579,6 +584,7 @@ TRAIN_OPTIONS = (
     "state_hidden",
     "sgnn_layers",
     "gcn_layers",
+    "link_pretrain_epochs",
 )
 
 

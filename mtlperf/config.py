@@ -56,6 +56,7 @@ class TrainConfig:
     state_hidden: tuple[int, ...] = (1024, 512)  # the hidden widths of SGNN's node and edge input MLPs
     sgnn_layers: int = 2
     gcn_layers: int = 2
+    link_pretrain_epochs: int = 0  # the authors' code's link-prediction pre-training of the task embeddings
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "eval_every", "log_every", "max_steps", "max_rows"):
@@ -74,6 +75,8 @@ class TrainConfig:
         for key in ("sgnn_layers", "gcn_layers"):
             if not (is_integer(getattr(self, key)) and 0 <= getattr(self, key) <= 16):
                 raise ValueError(f"{key} must be an integer in [0, 16], got {getattr(self, key)!r}")
+        if not (is_integer(self.link_pretrain_epochs) and self.link_pretrain_epochs >= 0):
+            raise ValueError(f"link_pretrain_epochs must be an integer >= 0, got {self.link_pretrain_epochs!r}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; valid: {', '.join(SELECTIONS)}")
         if self.reduction not in REDUCTIONS:

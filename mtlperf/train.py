@@ -32,6 +32,7 @@ from .data.splits import Split, sampled_split
 from .determinism import deterministic_kernels, seed_everything
 from .device import device_name, resolve_device
 from .io import json_ready
+from .link_pretraining import pretrain_task_embedding
 from .losses import class_weights, regression_losses, task_losses
 from .methods import NonFiniteLossError, WeightingMethod, create_method, list_methods, method_class, parse_spec
 from .methods.base import format_spec
@@ -283,12 +284,19 @@ def new_model(dataset: MultiTaskDataset, n_tasks: int, config: TrainConfig, devi
     if config.model == "sgnn":
         if n_tasks != dataset.n_tasks:
             raise ValueError("sgnn models the relations of all tasks; it cannot train a subset of them (no STL)")
-        return build_structured_model("sgnn", task_graph_of(dataset), config).to(device)
+        return structured_model("sgnn", task_graph_of(dataset), config, device)
     options = {k: getattr(config, k) for k in ("hidden", "dropout") if getattr(config, k) is not None}
     options["init"] = config.init
     # one output per task unless the labels have more (MTRegression); the model kind's own width is for its data
     options["n_outputs"] = int(dataset.labels.shape[2]) if dataset.labels.ndim == 3 else 1
     return build_model(config.model, dataset.n_inputs, n_tasks, **options).to(device)
+
+
+def structured_model(kind: str, graph, config: TrainConfig, device: torch.device) -> torch.nn.Module:
+    """SGNN or SGNN-EBM's factor network on ``device``, its task embeddings pre-trained if ``config`` asks."""
+    model = build_structured_model(kind, graph, config).to(device)
+    pretrain_task_embedding(model.task_embedding, model.pairs, config.link_pretrain_epochs, config.lr, config.seed)
+    return model
 
 
 def check_method(name: str, hyperparameters: dict[str, Any], n_tasks: int | None = None) -> None:

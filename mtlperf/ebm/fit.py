@@ -36,8 +36,7 @@ from ..determinism import deterministic_kernels, seed_everything
 from ..device import device_name, resolve_device
 from ..io import json_ready
 from ..methods import create_method, parse_spec
-from ..models import build_structured_model
-from ..train import better, fit, make_split, new_model, scores, selection_value
+from ..train import better, fit, make_split, new_model, scores, selection_value, structured_model
 from .energy import LAMBDA, log_potential
 from .gibbs import ESTIMATES, SWEEPS, colour_classes, gibbs_marginals
 from .nce import nce_loss
@@ -151,7 +150,7 @@ def _logits(model: torch.nn.Module, batches: Batches, rows: np.ndarray, batch_si
 def _fit_energy(batches, split, config, settings, graph, noise_logits, progress) -> dict:
     dataset, device = batches.dataset, batches.device
     seed_everything(config.seed)
-    model = build_structured_model("sgnn-ebm", graph, config).to(device)
+    model = structured_model("sgnn-ebm", graph, config, device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.lr, eps=config.adam_eps, weight_decay=config.weight_decay
     )
