@@ -8,7 +8,7 @@ the cheap correctness check at the end. To time, grouped by task count:
 
 The matrix comes from :mod:`benchmarks.matrix` (``MTLPERF_BENCH_DEVICE``, ``_BATCH``,
 ``_TASKS``, ``_METHODS``); ``MTLPERF_BENCH_ROUNDS`` sets the builds per case, each timed for one
-step after ``WARMUP`` untimed ones (default 10).
+step after ``WARMUP`` untimed ones (default 30).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from benchmarks import matrix as bench
 from mtlperf.cases import make_case
 from mtlperf.device import synchronize
 
-ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "10"))
+ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "30"))  # A/A: 10 rounds let identical runs differ by 51%, 30 by 22%
 WARMUP = 2
 
 
@@ -38,6 +38,7 @@ def test_step_time(benchmark, method, n_tasks):
     built = []
 
     def build():
+        built.clear()  # one build alive: keeping the earlier ones made steps 1.6-4x slower in A/A runs
         built.append(make_case(method, n_tasks, bench.batch_size(device.type), device, seed=0))
         for _ in range(WARMUP):
             built[-1].run()
