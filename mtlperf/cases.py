@@ -8,7 +8,10 @@ the device before timing, so a timed step starts from a batch already there (SLA
 counted fetching the batch).
 
 A case's name is a method spec (``pcgrad:implementation=loop``) or one of the
-:data:`COMPARISONS`, rows that time something other than a registered method on the same network.
+:data:`COMPARISONS`, rows that time something other than a registered method on the same network:
+among them ``sgnn`` and ``sgnn-ebm``, the SGNN-EBM paper's structured models (their sizes) with the
+Pyramidal trunk as molecule encoder, over a random task graph of :data:`EDGES_PER_TASK` edges a
+task, so that the edge count grows with the task count as in a real task graph.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ N_INPUTS = 2048  # ECFP bits, SLAW's PCBA setting
 MAX_TASKS = len(pcba_task_names())  # 128: the synthetic data are PCBA-shaped
 N_BATCHES = 2  # distinct batches a case cycles through
 LR, ADAM_EPS, CLIP = 3e-4, 1e-5, 0.5
+EDGES_PER_TASK = 3571 / 382  # the paper's ChEMBL-STRING dense_10 task graph: 3,571 edges over 382 tasks
 
 
 @dataclass
@@ -46,7 +50,7 @@ class StepCase:
     device: torch.device
     implementation: str | None
     step: TrainingStep
-    batches: list[tuple[Any, torch.Tensor]]
+    batches: list[tuple[Any, ...]]  # the step's arguments: (inputs, labels), and the noise logits for sgnn-ebm
     dense_input: bool = False
     slowdown: float = 1.0  # > 1: a planted regression (gate calibration): each step waits (slowdown - 1) x its time
     _next: int = field(default=0, repr=False)
@@ -57,12 +61,12 @@ class StepCase:
 
     def run(self) -> torch.Tensor:
         """One training step; returns its detached task losses."""
-        x, labels = self.batches[self._next]
+        arguments = self.batches[self._next]
         self._next = (self._next + 1) % len(self.batches)
         if self.slowdown == 1.0:
-            return self.step(x, labels).losses
+            return self.step(*arguments).losses
         start = time.perf_counter()
-        losses = self.step(x, labels).losses
+        losses = self.step(*arguments).losses
         synchronize(self.device)
         time.sleep((self.slowdown - 1.0) * (time.perf_counter() - start))
         return losses
@@ -78,6 +82,7 @@ class StepCase:
             "device": self.device.type,
             "device_name": device_name(self.device),
             "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
         }
 
 
@@ -89,6 +94,7 @@ class Comparison:
     weighting: Callable[[int], tuple[Weighting, str]]  # n_tasks -> (weighting, implementation label)
     dense_input: bool = False
     needs_torchjd: bool = False
+    structured: str | None = None  # "sgnn" or "sgnn-ebm": that model over a random task graph
 
 
 class TorchJDPCGrad:
@@ -122,6 +128,16 @@ COMPARISONS: dict[str, Comparison] = {
         "constant with the first layer fed dense 0/1 floats instead of SparseBits",
         lambda n_tasks: (create_method("constant", n_tasks), "dense-input"),
         dense_input=True,
+    ),
+    "sgnn": Comparison(
+        "SGNN (paper sizes) on the Pyramidal trunk over a random task graph, constant weighting",
+        lambda n_tasks: (create_method("constant", n_tasks), "sgnn"),
+        structured="sgnn",
+    ),
+    "sgnn-ebm": Comparison(
+        "SGNN-EBM's NCE step (paper sizes) on the Pyramidal trunk over a random task graph",
+        lambda n_tasks: (None, "sgnn-ebm"),
+        structured="sgnn-ebm",
     ),
 }
 
@@ -175,10 +191,34 @@ def make_case(
         implementation = weighting.hparams.get("implementation")
     else:
         weighting, implementation = comparison.weighting(n_tasks)
+    if comparison is not None and comparison.structured is not None:
+        model = _structured_model(comparison.structured, model.trunk, n_tasks, seed).to(device)
     own_parameters = weighting.parameters() if hasattr(weighting, "parameters") else []
     optimizer = torch.optim.Adam([*model.parameters(), *own_parameters], lr=LR, eps=ADAM_EPS)
-    step = TrainingStep(model, weighting, optimizer, task_losses, CLIP)
+    if name == "sgnn-ebm":
+        from .ebm.step import EnergyStep
+
+        noise = torch.Generator().manual_seed(seed)
+        batches = [(x, y, torch.randn(y.shape, generator=noise).to(device)) for x, y in batches]
+        step = EnergyStep(model, optimizer, clip=CLIP, sampler=torch.Generator(device=device).manual_seed(seed))
+    else:
+        step = TrainingStep(model, weighting, optimizer, task_losses, CLIP)
     return StepCase(name, n_tasks, batch_size, device, implementation, step, batches, dense_input, float(slowdown))
+
+
+def _structured_model(kind: str, trunk: torch.nn.Module, n_tasks: int, seed: int) -> torch.nn.Module:
+    from .models.sgnn import SGNN, SGNNEnergy
+
+    trunk.out_features = trunk.last_linear().out_features
+    return (SGNN if kind == "sgnn" else SGNNEnergy)(trunk, n_tasks, random_task_pairs(n_tasks, EDGES_PER_TASK, seed))
+
+
+def random_task_pairs(n_tasks: int, edges_per_task: float, seed: int) -> torch.Tensor:
+    """``round(edges_per_task * n_tasks)`` distinct task pairs (i < j), uniformly at random (all, if fewer exist)."""
+    everything = torch.triu_indices(n_tasks, n_tasks, offset=1).T
+    count = min(round(edges_per_task * n_tasks), len(everything))
+    chosen = torch.randperm(len(everything), generator=torch.Generator().manual_seed(seed))[:count]
+    return everything[chosen.sort().values]
 
 
 def _method(spec: str, n_tasks: int):

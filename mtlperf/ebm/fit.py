@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
@@ -37,9 +36,9 @@ from ..device import device_name, resolve_device
 from ..io import json_ready
 from ..methods import create_method, parse_spec
 from ..train import better, fit, make_split, new_model, scores, selection_value, structured_model
-from .energy import LAMBDA, log_potential
+from .energy import LAMBDA
 from .gibbs import ESTIMATES, SWEEPS, colour_classes, gibbs_marginals
-from .nce import nce_loss
+from .step import EnergyStep
 
 NOISES = ("fixed", "adaptive", "uniform")
 ADAPTIVE_EVERY = 5  # epochs between refreshes of the adaptive noise (the authors' eval_every_n_epochs)
@@ -156,6 +155,7 @@ def _fit_energy(batches, split, config, settings, graph, noise_logits, progress)
     )
     pairs, classes = model.pairs, colour_classes(dataset.n_tasks, model.pairs)
     sampler = torch.Generator(device=device).manual_seed(config.seed)
+    step_once = EnergyStep(model, optimizer, settings.lam, settings.tilted, config.clip, sampler)
     shuffle = np.random.default_rng(config.seed)
     all_tasks = list(range(dataset.n_tasks))
     adaptive_start = settings.adaptive_start or max(1, config.epochs // 2)
@@ -191,12 +191,9 @@ def _fit_energy(batches, split, config, settings, graph, noise_logits, progress)
         model.train()
         loss_sum, n_batches = 0.0, 0
         for rows in training_batches(shuffle.permutation(split.train), config.batch_size):
-            loss = _nce_step(model, batches, rows, noise_logits, settings, sampler)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
+            labels = batches.labels(rows, range(dataset.n_tasks))
+            prior = noise_logits[torch.as_tensor(rows, device=device)]
+            loss = step_once(batches.inputs(rows), labels, prior).losses[0]
             loss_sum, n_batches, step = loss_sum + loss.item(), n_batches + 1, step + 1
             if config.max_steps is not None and step >= config.max_steps:
                 break
@@ -238,36 +235,3 @@ def _fit_energy(batches, split, config, settings, graph, noise_logits, progress)
         "valid": marginals(split.valid),
         "test": marginals(split.test),
     }
-
-
-def _nce_step(model, batches, rows, noise_logits, settings, sampler) -> torch.Tensor:
-    labels = batches.labels(rows, range(batches.dataset.n_tasks))
-    prior = noise_logits[torch.as_tensor(rows, device=batches.device)]
-    return nce_batch_loss(model, batches.inputs(rows), labels, prior, settings, sampler)
-
-
-def nce_batch_loss(
-    model: torch.nn.Module,
-    inputs,
-    labels: torch.Tensor,
-    prior: torch.Tensor,
-    settings: EnergySettings,
-    sampler: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The NCE loss of one batch: its labels (the missing filled from the noise draw) against one draw of ``prior``.
-
-    ``labels`` [B, T] with NaN for missing; ``prior`` [B, T]: the noise model's logits on these molecules.
-    """
-    uniform = torch.rand(prior.shape, generator=sampler, device=prior.device)
-    noise = (uniform < torch.sigmoid(prior)).long()
-    data = torch.where(torch.isnan(labels), noise, labels.nan_to_num(0).long())
-    nodes, edges = model(inputs)
-    data_potential = log_potential(nodes, edges, model.pairs, data, settings.lam)
-    noise_potential = log_potential(nodes, edges, model.pairs, noise, settings.lam)
-    if settings.tilted:
-        return nce_loss(data_potential, noise_potential)
-
-    def log_q(y: torch.Tensor) -> torch.Tensor:
-        return F.logsigmoid(torch.where(y.bool(), prior, -prior)).sum(1)
-
-    return nce_loss(data_potential, noise_potential, tilted=False, data_log_q=log_q(data), noise_log_q=log_q(noise))
