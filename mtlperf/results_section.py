@@ -272,7 +272,8 @@ def _baselines(results: Path) -> str:
             f"**Pinned baselines** (`results/accuracy/`, how they were recorded in its README): mean test PR AUC, "
             f"mean ± std over {'/'.join(map(str, sorted(seeds)))} seeds on one split, class counts pooled over tasks "
             f"(SLAW's code). Seed-to-seed standard deviation: {ranges}. The test suite retrains seed 0 of every "
-            "method and holds it to the recorded value within the rounding between CPUs, and requires every "
+            "method and holds it to the recorded value within 0.005, about twice the largest difference a rerun on "
+            "another host showed, and requires every "
             "method's per-task PR AUC to differ from `constant`'s.",
             "```bash\n" + commands + "\n```",
             _table(["method", *columns], [[f"`{m}`", *cells] for m, cells in by_method.items()]),

@@ -2,10 +2,10 @@
 
 Each baseline is an ``accuracy.json`` written by the command in results/accuracy/README.md (five
 seeds). Here seed 0 is trained again with the baseline's own settings and must reproduce seed 0's
-recorded value to within :data:`ROUNDING`, the difference measured between CPUs' rounding (one
-thread against two, see results/accuracy/README.md), not the seed spread, which would let a
-method that silently trained like ``constant`` pass. And every method must train differently from
-``constant``: some task's test PR AUC differs by more than :data:`ROUNDING`.
+recorded value to within :data:`ACROSS_HOSTS`, the difference measured when seed 0 ran again on
+another host (results/accuracy/README.md). And every method must train differently from
+``constant`` in the same rerun, on the same host: some task's test PR AUC differs by more than
+:data:`ROUNDING`, so a method that silently trained like ``constant`` fails even within that tolerance.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from mtlperf.io import read_json
 from mtlperf.sweep import run_file_stem
 
 BASELINES = sorted((Path(__file__).parents[1] / "results" / "accuracy").glob("*/accuracy.json"))
-ROUNDING = 1e-4  # seed 0 with one and with two threads gave identical values here (results/accuracy/README.md)
+ROUNDING = 1e-4  # one host: seed 0 with one and with two threads gave identical values (results/accuracy/README.md)
+ACROSS_HOSTS = 5e-3  # another host moved 4 of 14 seed-0 values, by up to 0.0023 (results/accuracy-rerun)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,7 +48,7 @@ def pinned(request, tmp_path_factory):
 
 
 def pin_failures(baseline: dict, rerun: dict, per_task) -> list[str]:
-    """What the pin rejects: a seed-0 mean PR AUC more than ROUNDING from the recorded one, or a
+    """What the pin rejects: a seed-0 mean PR AUC more than ACROSS_HOSTS from the recorded one, or a
     method whose every task's PR AUC lies within ROUNDING of constant's (``per_task(spec, n_tasks)``)."""
     ours = {(r["method"], r["n_tasks"]): r for r in rerun["results"]}
     failures = []
@@ -56,8 +57,8 @@ def pin_failures(baseline: dict, rerun: dict, per_task) -> list[str]:
         got = ours[spec, n_tasks]
         assert got["status"] == "ok", got["status"]
         value, recorded = got["mean_pr_auc"]["values"][0], entry["mean_pr_auc"]["values"][0]
-        if abs(value - recorded) > ROUNDING:
-            failures.append(f"{spec}: {value:.4f}, recorded seed 0 {recorded:.4f} ± {ROUNDING}")
+        if abs(value - recorded) > ACROSS_HOSTS:
+            failures.append(f"{spec}: {value:.4f}, recorded seed 0 {recorded:.4f} ± {ACROSS_HOSTS}")
         if spec != "constant":
             constant, mine = per_task("constant", n_tasks), per_task(spec, n_tasks)
             scored = [task for task in constant if constant[task] is not None and mine[task] is not None]

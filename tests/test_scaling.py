@@ -216,15 +216,18 @@ def test_a_planted_slowdown_is_timed_and_recorded_and_every_ratio_has_its_error(
         run_scaling(["lbtw"], [32], out_dir=str(tmp_path / "other"), slowdown={"pcgrad": 1.5}, **SMALL)
 
 
-def test_a_real_case_with_a_planted_slowdown_takes_longer_by_about_that_factor():
+def test_a_real_case_with_a_planted_slowdown_waits_that_factor_of_its_own_step(monkeypatch):
+    import mtlperf.cases
     from mtlperf.cases import make_case
-    from mtlperf.timing import time_interleaved
 
-    cases = {
-        name: make_case("constant", 4, 16, "cpu", slowdown=factor) for name, factor in (("plain", 1.0), ("x5", 5.0))
-    }
-    times = time_interleaved(cases, steps=5, warmup=1)
-    assert min(times["x5"]) > 3 * max(min(times["plain"]), 1e-6)
+    ticks, slept = iter(range(1000)), []
+    monkeypatch.setattr(mtlperf.cases.time, "perf_counter", lambda: next(ticks) * 0.01)  # a step reads 0.01 s
+    monkeypatch.setattr(mtlperf.cases.time, "sleep", slept.append)
+    case = make_case("constant", 4, 16, "cpu", slowdown=5.0)
+    losses = [case.run() for _ in range(3)]
+    assert slept == pytest.approx([0.04] * 3) and all(torch.isfinite(x).all() for x in losses)
+    make_case("constant", 4, 16, "cpu").run()
+    assert len(slept) == 3  # no slowdown, no wait
 
 
 def test_repeats_build_every_case_anew_and_the_ratio_is_their_median(tmp_path, monkeypatch):
