@@ -50,6 +50,7 @@ def accuracy_sweep(
     progress: bool = True,
     n_bits: int | None = None,
     radius: int | None = None,
+    client=None,
     **train_overrides: Any,
 ) -> dict:
     """Train ``methods`` on the first K tasks of ``dataset`` for each K in ``tasks`` (None: all), ``seeds`` seeds.
@@ -57,7 +58,8 @@ def accuracy_sweep(
     ``preset``: a :data:`mtlperf.train.PRESETS` key, changed by ``train_overrides``; seed k is the
     preset's seed + k. ``slaw_filter``: keep the molecules labelled for one of the first 32 tasks
     (SLAW), so every K sees the same molecules. ``n_bits``, ``radius``: the fingerprints (default the
-    loader's: SLAW's 2048 bits, radius 4). Returns the ``accuracy.json`` dict.
+    loader's: SLAW's 2048 bits, radius 4). ``client``: a Dask client to run the runs on. Returns the
+    ``accuracy.json`` dict.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
@@ -85,7 +87,8 @@ def accuracy_sweep(
         "results": [],
     }
     for data in datasets:
-        runs = run_sweep(data, methods, configs, out / "runs" / f"{data.n_tasks}tasks", progress=progress)
+        runs_dir = out / "runs" / f"{data.n_tasks}tasks"
+        runs = run_sweep(data, methods, configs, runs_dir, progress=progress, client=client)
         summary["results"] += [_result(spec, data.n_tasks, records) for spec, records in runs.items()]
         atomic_write_json(out / "accuracy.json", summary)  # finished task counts survive an interruption
     atomic_write_text(out / "accuracy.md", reports.accuracy_markdown(summary))

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import paper
 from .accuracy import SWEEP_SPECS, accuracy_sweep
 from .cases import COMPARISONS
+from .cluster import check_cluster_options, sweep_client
 from .config import CLASS_WEIGHTS, GRAPH_MODELS, PRESETS, SELECTIONS, STRUCTURED_PRESETS, TrainConfig, preset_for
 from .data import MultiTaskDataset, fetch_pcba, list_datasets, load_dataset
 from .data.catalogue import EMBEDDED_FILES
@@ -126,6 +127,15 @@ def _add_timing_options(parser: argparse.ArgumentParser) -> None:
         help=f"times every case is built anew and timed; the ratio is the repeats' median (default {REPEATS})",
     )
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda if present")
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--workers``/``--scheduler``: where a sweep's runs execute (:mod:`mtlperf.cluster`); default here, serially."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--workers", type=_int_at_least(1), metavar="N", help="run on a local Dask cluster of N worker processes"
+    )
+    group.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://host:8786")
 
 
 def _add_structured_options(parser: argparse.ArgumentParser) -> None:
@@ -475,6 +485,10 @@ def build_parser() -> argparse.ArgumentParser:
         study.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
         study.add_argument("--out", required=True, metavar="DIR", help="output directory")
         study.add_argument("--quiet", action="store_true", help="no progress bar")
+    for sweep in (lbtw, regression, structured, accuracy):
+        _add_cluster_options(sweep)
+    scaling.add_argument("--workers", help=argparse.SUPPRESS)
+    scaling.add_argument("--scheduler", help=argparse.SUPPRESS)
     return parser
 
 
@@ -645,6 +659,8 @@ def _labels_and_task_graph(dataset: str):
 
 
 def _scaling(args) -> None:
+    if args.workers is not None or args.scheduler is not None:
+        raise ValueError("scaling times in one process with nothing else running: it takes no --workers or --scheduler")
     check_output_dir(args.out)
     methods = [*args.method, *(spec for group in args.methods for spec in group)]
     if not methods:
@@ -662,8 +678,16 @@ def _scaling(args) -> None:
 
 
 def _accuracy(args) -> None:
+    check_cluster_options(args.workers, args.scheduler)
     check_output_dir(args.out)
-    summary = accuracy_sweep(
+    with sweep_client(args.workers, args.scheduler) as client:
+        summary = _accuracy_sweep(args, client)
+    print(accuracy_markdown(summary), end="")
+    print(f"wrote the accuracy results to {args.out}")
+
+
+def _accuracy_sweep(args, client) -> dict:
+    return accuracy_sweep(
         args.dataset,
         args.tasks,
         args.seeds,
@@ -675,10 +699,9 @@ def _accuracy(args) -> None:
         progress=not args.quiet,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        client=client,
         **_fingerprint_options(args),
     )
-    print(accuracy_markdown(summary), end="")
-    print(f"wrote the accuracy results to {args.out}")
 
 
 def _gate(args) -> int:
@@ -694,7 +717,14 @@ def _gate(args) -> int:
 
 
 def _reproduce(args) -> None:
+    check_cluster_options(args.workers, args.scheduler)
     check_output_dir(args.out)
+    with sweep_client(args.workers, args.scheduler) as client:
+        _run_study(args, client)
+    print(f"wrote the {args.study} study to {args.out}")
+
+
+def _run_study(args, client) -> None:
     if args.study == "lbtw":
         reproduce_lbtw(
             args.dataset,
@@ -704,6 +734,7 @@ def _reproduce(args) -> None:
             epochs=args.epochs,
             device=args.device,
             progress=not args.quiet,
+            client=client,
             **_fingerprint_options(args),
         )
     elif args.study == "sgnn-ebm":
@@ -716,12 +747,20 @@ def _reproduce(args) -> None:
         )
         base = PRESETS[args.preset].replace(**({"epochs": args.epochs} if args.epochs else {}))
         summary = reproduce_sgnn_ebm(
-            dataset, args.seeds, args.out, rows=names, base=base, device=args.device, progress=not args.quiet
+            dataset,
+            args.seeds,
+            args.out,
+            rows=names,
+            base=base,
+            device=args.device,
+            progress=not args.quiet,
+            client=client,
         )
         print(sgnn_ebm_markdown(summary), end="")
     else:
-        reproduce_mtregression(args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet)
-    print(f"wrote the {args.study} study to {args.out}")
+        reproduce_mtregression(
+            args.seeds, args.out, steps=args.steps, device=args.device, progress=not args.quiet, client=client
+        )
 
 
 def _report(args) -> int:

@@ -72,6 +72,7 @@ def reproduce_lbtw(
     retry_failed: bool = False,
     n_bits: int = LBTW_FINGERPRINTS["n_bits"],
     radius: int = LBTW_FINGERPRINTS["radius"],
+    client=None,
     **train_overrides: Any,
 ) -> dict:
     """LBTW Table 1 / S1 and Figures 1 / S1 on ``dataset`` (its first ``n_tasks`` tasks) over ``seeds`` seeds.
@@ -84,12 +85,15 @@ def reproduce_lbtw(
     ``figure1.png`` (PR AUC), ``figure_s1.png`` (ROC AUC) and ``runs/``; returns the ``table1.json`` dict.
     ``methods``: other method specs instead of the paper's (negative transfer needs ``stl``).
     ``retry_failed``: train again the runs recorded as failed instead of keeping their failure.
+    ``client``: a Dask client to run the runs on (:mod:`mtlperf.cluster`); None: one after another here.
     """
     device = str(resolve_device(device))  # settings name the real device ("auto" on a CPU = "cpu"); bad → ValueError
     base = PRESETS["lbtw"].replace(epochs=epochs, device=device, **train_overrides)
     configs = seed_configs(base, seeds)
     data = _load_molecules(dataset, n_tasks, n_bits=n_bits, radius=radius)
-    runs = run_sweep(data, methods, configs, Path(out_dir) / "runs", progress=progress, retry_failed=retry_failed)
+    runs = run_sweep(
+        data, methods, configs, Path(out_dir) / "runs", progress=progress, retry_failed=retry_failed, client=client
+    )
     out = Path(out_dir)
     per_task = {metric: _per_task_means(runs, data.task_names, metric) for metric in LBTW_METRICS}
     paper = lbtw_summary() if data.name == "pcba" and data.n_tasks == PAPER_TASKS else None
@@ -130,6 +134,7 @@ def reproduce_mtregression(
     progress: bool = True,
     methods: Sequence[str] = MTREGRESSION_SPECS,
     retry_failed: bool = False,
+    client=None,
     **train_overrides: Any,
 ) -> dict:
     """SLAW Figure 1 and Table 1: seven methods on MTRegression for ``steps`` steps, seeds 0..``seeds``-1.
@@ -139,7 +144,7 @@ def reproduce_mtregression(
     change them; the data are the same for every seed (the seed changes initialisation and batch order); the loss-weight
     error is logged every ``log_every`` steps (default every step). Writes
     ``loss_weight_error.png`` (first 2,000 steps), ``table1.md``, ``mtregression.json`` and ``runs/``;
-    returns the ``mtregression.json`` dict. ``methods``, ``retry_failed``: as in :func:`reproduce_lbtw`.
+    returns the ``mtregression.json`` dict. ``methods``, ``retry_failed``, ``client``: as in :func:`reproduce_lbtw`.
     """
     positive_int(steps, "steps")
     device = str(resolve_device(device))
@@ -148,7 +153,13 @@ def reproduce_mtregression(
     batches_per_epoch = math.ceil(len(data.meta["predefined_split"]["train"]) / config.batch_size)
     base = config.replace(max_steps=steps, epochs=math.ceil(steps / batches_per_epoch))
     runs = run_sweep(
-        data, methods, seed_configs(base, seeds), Path(out_dir) / "runs", progress=progress, retry_failed=retry_failed
+        data,
+        methods,
+        seed_configs(base, seeds),
+        Path(out_dir) / "runs",
+        progress=progress,
+        retry_failed=retry_failed,
+        client=client,
     )
     out = Path(out_dir)
     summary = {

@@ -97,12 +97,13 @@ def reproduce_sgnn_ebm(
     device: str = "auto",
     progress: bool = True,
     retry_failed: bool = False,
+    client=None,
 ) -> dict:
     """The rows of ``tables`` (or the named ``rows``) on ``dataset`` over ``seeds`` seeds; ``table.json`` / ``.md``.
 
     ``dataset``: molecular graphs with a task graph (ToxCast, Tox21, their densified sets, a ChEMBL-STRING
     directory). ``base``: the settings every row shares (the paper's by default; a shorter preset on CPU).
-    Returns the ``table.json`` dict.
+    ``client``: a Dask client to run the runs on. Returns the ``table.json`` dict.
     """
     names = study_rows(tables, rows)
     base = base.replace(device=str(resolve_device(device)))
@@ -113,7 +114,12 @@ def reproduce_sgnn_ebm(
             check_method(method, method_hyperparameters(dataset, method, hyperparameters), dataset.n_tasks)
     jobs = [_job(dataset, name, k, config) for k, config in enumerate(seed_configs(base, seeds)) for name in names]
     runs = run_jobs(
-        jobs, Path(out_dir) / "runs", desc=f"{dataset.name} rows", progress=progress, retry_failed=retry_failed
+        jobs,
+        Path(out_dir) / "runs",
+        desc=f"{dataset.name} rows",
+        progress=progress,
+        retry_failed=retry_failed,
+        client=client,
     )
     paper = paper_columns(dataset)
     summary = {

@@ -6,6 +6,11 @@ settings (dataset, task count, featurisation, method, the whole :class:`~mtlperf
 file's reads that file instead of training again; a run that raises is recorded as failed with
 its reason and the sweep goes on (an interrupt stops it: the finished runs are on disk). The
 studies (:mod:`mtlperf.reproduce`, :mod:`mtlperf.accuracy`) are built on :func:`run_sweep`.
+
+With a Dask ``client`` (:mod:`mtlperf.cluster`) the unfinished runs are submitted at once, each
+runs on a worker with one torch thread, and this process writes each file as its run comes back;
+a worker that dies has its run retried on another by the scheduler. Every record says where it
+ran (``ran_on``: host, process, worker, threads).
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import dataclasses
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
@@ -50,11 +57,12 @@ def run_sweep(
     *,
     progress: bool = True,
     retry_failed: bool = False,
+    client=None,
 ) -> dict[str, list[dict]]:
     """Train every spec with every config (seed k = ``configs[k]``), seed by seed; spec -> run records.
 
     Every spec is checked before the first run trains. ``retry_failed``: train again the runs
-    recorded as failed instead of keeping their failure.
+    recorded as failed instead of keeping their failure. ``client``: a Dask client to run them on.
     """
     if isinstance(specs, str) or not specs or len(set(specs)) != len(specs):
         raise ValueError(f"methods must be a non-empty list of distinct method specs, got {specs!r}")
@@ -71,23 +79,51 @@ def run_sweep(
         for k in range(len(configs))
         for spec in specs
     ]
-    return run_jobs(jobs, runs_dir, desc=f"{dataset.name} runs", progress=progress, retry_failed=retry_failed)
+    return run_jobs(
+        jobs, runs_dir, desc=f"{dataset.name} runs", progress=progress, retry_failed=retry_failed, client=client
+    )
 
 
 def run_jobs(
-    jobs: Sequence[Job], runs_dir: str | os.PathLike, *, desc: str, progress: bool = True, retry_failed: bool = False
+    jobs: Sequence[Job],
+    runs_dir: str | os.PathLike,
+    *,
+    desc: str,
+    progress: bool = True,
+    retry_failed: bool = False,
+    client=None,
 ) -> dict[str, list[dict]]:
-    """Run every job not finished in ``runs_dir`` (``<row>__seed<k>.json``), in order; row -> run records."""
+    """Run every job not finished in ``runs_dir`` (``<row>__seed<k>.json``); row -> run records, in job order.
+
+    ``client``: a Dask client; None runs the jobs here, one after another.
+    """
+    paths = [Path(runs_dir) / f"{run_file_stem(job.row)}__seed{job.seed_index}.json" for job in jobs]
+    records = [_finished_run(path, job.settings, retry_failed) for job, path in zip(jobs, paths)]
+    todo = [k for k, record in enumerate(records) if record is None]
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=desc, unit="run", disable=not progress) as bar:
+        for k, outcome in _outcomes([jobs[k] for k in todo], todo, client):
+            record = {"method": jobs[k].row, "seed_index": jobs[k].seed_index, "settings": jobs[k].settings, **outcome}
+            records[k] = read_json(atomic_write_json(paths[k], record))  # as a resumed sweep will see it
+            bar.update()
+            if record["status"] == "failed":
+                bar.set_postfix(failed=sum(r is not None and r["status"] == "failed" for r in records))
     runs: dict[str, list[dict]] = {}
-    for job in tqdm(jobs, desc=desc, unit="run", disable=not progress):
-        path = Path(runs_dir) / f"{run_file_stem(job.row)}__seed{job.seed_index}.json"
-        record = _finished_run(path, job.settings, retry_failed)
-        if record is None:
-            record = {"method": job.row, "seed_index": job.seed_index, "settings": job.settings}
-            record.update(run_outcome(job))
-            record = read_json(atomic_write_json(path, record))  # as a resumed sweep will see it
+    for job, record in zip(jobs, records):
         runs.setdefault(job.row, []).append(record)
     return runs
+
+
+def _outcomes(jobs: list[Job], keys: list[int], client):
+    """(key, outcome) of every job as it finishes: here in order, or on ``client``'s workers as they end."""
+    if client is None:
+        for key, job in zip(keys, jobs):
+            yield key, run_outcome(job)
+        return
+    from distributed import as_completed
+
+    futures = {client.submit(run_on_worker, job, pure=False): key for key, job in zip(keys, jobs)}
+    for future in as_completed(futures):
+        yield futures[future], future.result()
 
 
 def seed_configs(base: TrainConfig, seeds: int) -> list[TrainConfig]:
@@ -115,8 +151,31 @@ def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> d
     )
 
 
+def run_on_worker(job: Job) -> dict:
+    """:func:`run_outcome` on a Dask worker: one torch thread, as many runs at once as the worker has threads."""
+    torch.set_num_threads(1)
+    return run_outcome(job)
+
+
 def run_outcome(job: Job) -> dict:
-    """``{"status": "ok", "result": ...}`` of one training run, or ``{"status": "failed", "reason": ...}``."""
+    """``{"status": "ok", "result": ...}`` of one training run, or ``{"status": "failed", "reason": ...}``.
+
+    Either way with ``ran_on``: the host, process, Dask worker (None when run in this process) and threads.
+    """
+    return {**_outcome(job), "ran_on": _ran_on()}
+
+
+def _ran_on() -> dict:
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = None
+    return {"host": socket.gethostname(), "process": os.getpid(), "worker": worker, "threads": torch.get_num_threads()}
+
+
+def _outcome(job: Job) -> dict:
     try:
         return {"status": "ok", "result": job.train()}
     except TrainingDiverged as error:

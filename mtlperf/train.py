@@ -17,12 +17,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .cluster import map_on_cluster
 from .config import GRAPH_MODELS, TrainConfig, preset_for
 from .data import MultiTaskDataset
 from .data.batches import Batches, training_batches
@@ -418,52 +420,84 @@ def _multi_task(batches: Batches, name: str, hp: dict, split: Split, config: Tra
 def _per_task(batches: Batches, name: str, hp: dict, split: Split, config: TrainConfig, progress: bool) -> dict:
     """One run per task k (STL, fine tuning, or RMTL emphasising k); task k's predictions come from run k.
 
-    RMTL run k selects its epoch on task k's validation PR AUC (what that run is for).
+    RMTL run k selects its epoch on task k's validation PR AUC (what that run is for). On a Dask
+    worker (a sweep with ``--workers``/``--scheduler``) the task runs spread over the cluster.
     """
     dataset = batches.dataset
-    n_tasks, labels = dataset.n_tasks, dataset.labels
+    one_task = partial(_task_run, dataset, name, hp, split, config)
+    runs = map_on_cluster(one_task, range(dataset.n_tasks))
+    if runs is None:
+        tasks = tqdm(range(dataset.n_tasks), desc=f"{name} per task", unit="task", disable=not progress)
+        runs = [one_task(k, batches) for k in tasks]
     predictions: dict[str, np.ndarray | None] = {"valid": None, "test": None}
-    best_epoch, history, steps = {}, {}, 0
-    for k in tqdm(range(n_tasks), desc=f"{name} per task", unit="task", disable=not progress):
-        seed_everything(config.seed)
-        task = dataset.task_names[k]
-        if name == RMTL_PER_TASK:
-            model = new_model(dataset, n_tasks, config, batches.device)
-            method = create_method("rmtl", n_tasks, **hp, task=k)
-            run, column = fit(batches, range(n_tasks), method, model, split, config, select=k), k
-        else:
-            model = new_model(dataset, 1, config, batches.device)
-            if name == "finetune":
-                others = [t for t in range(n_tasks) if t != k]
-                pre = fit(
-                    batches,
-                    others,
-                    create_method("constant", n_tasks - 1),
-                    new_model(dataset, n_tasks - 1, config, batches.device),
-                    split,
-                    config,
-                )
-                copy_shared(pre.model, model)
-                steps += pre.steps
-                history[f"{task} (pretrain)"] = pre.history
-            own_rows = split.labelled_for(labels, k)
-            run, column = fit(batches, [k], create_method("constant", 1), model, own_rows, config), 0
-        best_epoch[task], history[task], steps = run.best_epoch, run.history, steps + run.steps
+    for k, run in enumerate(runs):
         for part in predictions:
-            rows = getattr(split, part)
-            predicted = predict(run.model, batches, rows, config.batch_size)
-            if predicted is None:
+            if run[part] is None:
                 continue
             if predictions[part] is None:
-                predictions[part] = np.full((rows.size, n_tasks, *predicted.shape[2:]), np.nan, dtype=np.float32)
-            predictions[part][:, k] = predicted[:, column]
+                shape = (getattr(split, part).size, dataset.n_tasks, *run[part].shape[1:])
+                predictions[part] = np.full(shape, np.nan, dtype=np.float32)
+            predictions[part][:, k] = run[part]
+    history = {}
+    for run in runs:
+        history.update(run["history"])
     return {
         "hyperparameters": json_ready(hp),
-        "best_epoch": best_epoch,
-        "steps": steps,
+        "best_epoch": {run["task"]: run["best_epoch"] for run in runs},
+        "steps": sum(run["steps"] for run in runs),
         "history": history,
         **predictions,
     }
+
+
+def _task_run(
+    dataset: MultiTaskDataset,
+    name: str,
+    hp: dict,
+    split: Split,
+    config: TrainConfig,
+    k: int,
+    batches: Batches | None = None,
+) -> dict:
+    """Task k's run of a per-task strategy: its best epoch, history, steps and its column of predictions.
+
+    Without ``batches`` (on a cluster worker) it makes its own, under the deterministic kernels
+    :func:`train` runs with, so the numbers are those of a run in the same process.
+    """
+    if batches is None:
+        device = resolve_device(config.device)
+        with deterministic_kernels(device):
+            return _task_run(dataset, name, hp, split, config, k, Batches(dataset, device))
+    n_tasks, task = dataset.n_tasks, dataset.task_names[k]
+    seed_everything(config.seed)
+    history, steps = {}, 0
+    if name == RMTL_PER_TASK:
+        model = new_model(dataset, n_tasks, config, batches.device)
+        method = create_method("rmtl", n_tasks, **hp, task=k)
+        run, column = fit(batches, range(n_tasks), method, model, split, config, select=k), k
+    else:
+        model = new_model(dataset, 1, config, batches.device)
+        if name == "finetune":
+            others = [t for t in range(n_tasks) if t != k]
+            pre = fit(
+                batches,
+                others,
+                create_method("constant", n_tasks - 1),
+                new_model(dataset, n_tasks - 1, config, batches.device),
+                split,
+                config,
+            )
+            copy_shared(pre.model, model)
+            steps += pre.steps
+            history[f"{task} (pretrain)"] = pre.history
+        own_rows = split.labelled_for(dataset.labels, k)
+        run, column = fit(batches, [k], create_method("constant", 1), model, own_rows, config), 0
+    history[task] = run.history
+    out = {"task": task, "best_epoch": run.best_epoch, "steps": steps + run.steps, "history": history}
+    for part in ("valid", "test"):
+        predicted = predict(run.model, batches, getattr(split, part), config.batch_size)
+        out[part] = None if predicted is None else predicted[:, column]
+    return out
 
 
 def copy_shared(source: torch.nn.Module, target: torch.nn.Module) -> None:
