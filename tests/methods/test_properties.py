@@ -20,6 +20,8 @@ from mtlperf.models import ModelParts, build_model
 N_TASKS, N_INPUTS, BATCH, STEPS = 4, 8, 12, 6
 ABSENT_TASK = 2
 REQUIRED = {"ideal-constant": {"weights": [0.5, 1.0, 1.5, 1.0]}}  # hyperparameters without a default
+# a solver's answer moves with float32-close Gramians: CAGrad's SLSQP (ftol 1e-10) put loop and batched 5.5e-6 apart
+SOLVER_TOLERANCE = {"cagrad": {"rtol": 1e-4, "atol": 1e-6}}
 SEMANTIC_PARTS = {"last_shared", "heads"}  # parts that choose WHICH gradients a method reads, not how fast
 
 
@@ -103,18 +105,18 @@ def test_spec_recreates_the_method(name):
 
 @pytest.mark.parametrize("name", with_implementation())
 def test_loop_and_chunked_implementations_match_the_batched_one(name):
-    batched = run_steps(name, implementation="batched")
-    assert_same_steps(run_steps(name, implementation="loop"), batched)
-    assert_same_steps(run_steps(name, implementation="batched", chunk_size=1), batched)
+    batched, tolerance = run_steps(name, implementation="batched"), SOLVER_TOLERANCE.get(name, {})
+    assert_same_steps(run_steps(name, implementation="loop"), batched, **tolerance)
+    assert_same_steps(run_steps(name, implementation="batched", chunk_size=1), batched, **tolerance)
 
 
 @pytest.mark.parametrize("name", list_methods())
 def test_the_fast_paths_change_no_number(name):
-    full = run_steps(name)
+    full, tolerance = run_steps(name), SOLVER_TOLERANCE.get(name, {})
     without_layers = run_steps(name, parts=lambda parts, model: dataclasses.replace(parts, linear_layers=None))
-    assert_same_steps(without_layers, full)
+    assert_same_steps(without_layers, full, **tolerance)
     if not SEMANTIC_PARTS & set(method_class(name).uses):
-        assert_same_steps(run_steps(name, parts=lambda parts, model: model.shared_parameters()), full)
+        assert_same_steps(run_steps(name, parts=lambda parts, model: model.shared_parameters()), full, **tolerance)
 
 
 @pytest.mark.parametrize("name", list_methods())
