@@ -176,3 +176,16 @@ def test_two_processes_writing_the_same_cache_entry_leave_a_whole_file(tmp_path)
     assert [p.wait() for p in processes] == [0, 0]
     x = np.load(path)["x"]
     assert x.shape == (200_000,) and len(set(x.tolist())) == 1 and list(tmp_path.iterdir()) == [path]
+
+
+def test_the_accuracy_command_runs_on_an_existing_cluster_by_its_scheduler_address(tmp_path, one_thread):
+    from mtlperf.cli import main
+
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        args = ["accuracy", "--dataset", "tox21", "--tasks", "3", "--seeds", "1", "--preset", "short", "--epochs", "1"]
+        args += ["--methods", "constant", "--out", str(tmp_path), "--quiet", "--scheduler", cluster.scheduler_address]
+        assert main(args) == 0
+    run = read_json(tmp_path / "runs" / "3tasks" / "constant__seed0.json")
+    assert run["status"] == "ok" and run["ran_on"]["worker"] is not None
