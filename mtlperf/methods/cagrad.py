@@ -18,7 +18,7 @@ class CAGrad(GramianWeighting):
     ``d = g_0 + (c ‖g_0‖ / ‖g_w‖) g_w``: coefficients ``1/T + c ‖g_0‖ / ‖g_w‖ · w``. Liu, Liu, Jin,
     Stone, Liu, Conflict-Averse Gradient Descent for Multi-task Learning, NeurIPS 2021, Algorithm 1;
     ``c = 0`` is plain mean-gradient descent. The dual is solved by scipy's SLSQP on the simplex
-    (as the authors' code does), to ``ftol=1e-10``, from uniform weights.
+    (as the authors' code does, here with the analytic gradient), to ``ftol=1e-10``, from uniform weights.
     ``rescale=True``: the authors' code's ``d / (1 + c²)``.
     """
 
@@ -48,9 +48,13 @@ def cagrad_coefficients(gramian: torch.Tensor, c: float, rescale: bool = False) 
     def objective(w):
         return w @ g_mean + c * g0_norm * np.sqrt(max(w @ g @ w, 0.0) + 1e-16)
 
+    def gradient(w):
+        return g_mean + c * g0_norm * (g @ w) / np.sqrt(max(w @ g @ w, 0.0) + 1e-16)
+
     solved = minimize(
         objective,
         np.full(n_tasks, 1.0 / n_tasks),
+        jac=gradient,
         bounds=[(0.0, 1.0)] * n_tasks,
         constraints={"type": "eq", "fun": lambda w: w.sum() - 1.0},
         method="SLSQP",
