@@ -103,3 +103,16 @@ def test_mgda_matches_torchjd_converged_on_the_same_jacobians():
         ours = min_norm_weights(jacobian @ jacobian.T, iterations=20_000, tolerance=1e-14) @ jacobian
         theirs = aggregation.MGDA(epsilon=1e-12, max_iters=20_000)(jacobian)
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-7)  # measured: within 1.2e-9 on T = 4
+
+
+def test_imtl_g_gives_equal_projections_on_every_unit_gradient_and_matches_torchjd():
+    aggregation = __import__("pytest").importorskip("torchjd.aggregation")
+    torch.manual_seed(3)
+    for n_tasks in (2, 3, 8):
+        jacobian = torch.randn(n_tasks, 16, dtype=torch.float64)
+        g = jacobian @ jacobian.T
+        w = create_method("imtl-g", n_tasks).weights(g)
+        projections = (w @ jacobian) @ (jacobian / jacobian.norm(dim=1, keepdim=True)).T
+        torch.testing.assert_close(projections, projections.mean().expand(n_tasks), rtol=1e-9, atol=0)
+        assert abs(float(w.sum()) - 1) < 1e-12
+        torch.testing.assert_close(w @ jacobian, aggregation.IMTLG()(jacobian), rtol=1e-9, atol=1e-12)

@@ -35,6 +35,9 @@ def loss_sequences(draw):
     return n_tasks, steps
 
 
+SIGNED = {"imtl-g"}  # its coefficients solve G w = λ n: negative where the gradients ask for it, by design
+
+
 def hyperparameters_for(name: str, n_tasks: int) -> dict:
     if name == "ideal-constant":
         return {"weights": [1.0 + t for t in range(n_tasks)]}
@@ -69,7 +72,7 @@ def test_weights_and_gradients_are_finite_for_any_losses(name, drawn):
         if weights is not None:
             assert weights.shape == (n_tasks,)
             assert bool(torch.isfinite(weights).all()), f"weights {weights} for losses {values}"
-            assert bool((weights >= 0).all()), f"negative weights {weights} for losses {values}"
+            assert name in SIGNED or bool((weights >= 0).all()), f"negative weights {weights} for losses {values}"
         for tensor in [*model.parameters(), *method.parameters()]:
             assert tensor.grad is None or bool(torch.isfinite(tensor.grad).all()), f"losses {values}"
 
