@@ -50,24 +50,36 @@ def sweep_client(workers: int | None = None, scheduler: str | None = None) -> It
         yield client
 
 
+def current_worker():
+    """The Dask worker running this code, or None (in the client process, or without Dask)."""
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+def on_one_thread(function: Callable, *args):
+    """``function(*args)`` with one torch thread: a worker runs as many tasks at once as it has threads."""
+    import torch
+
+    torch.set_num_threads(1)
+    return function(*args)
+
+
 def map_on_cluster(function: Callable, items: Iterable) -> list | None:
     """``[function(item) ...]`` as tasks of the cluster, when called inside a task on a Dask worker; else None.
 
     A run of a per-task strategy (STL: one network per task) calls this, so that a sweep on a
-    cluster spreads its networks over the workers. The calling task leaves its thread while it waits.
+    cluster spreads its networks over the workers. ``function`` (which carries the data set) is sent
+    to the cluster once, not once per item; the calling task leaves its thread while it waits.
     """
-    try:
-        from distributed import get_worker, worker_client
-
-        get_worker()
-    except (ImportError, ValueError):
+    if current_worker() is None:
         return None
+    from distributed import worker_client
+
+    items = list(items)
     with worker_client() as client:
-        return client.gather(client.map(_one_thread, [function] * len(items := list(items)), items, pure=False))
-
-
-def _one_thread(function: Callable, item):
-    import torch
-
-    torch.set_num_threads(1)
-    return function(item)
+        [shipped] = client.scatter([function])
+        return client.gather(client.map(on_one_thread, [shipped] * len(items), items, pure=False))

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .cluster import current_worker, on_one_thread
 from .config import TrainConfig
 from .data import MultiTaskDataset
 from .data.fingerprints import FINGERPRINT_SETTINGS
@@ -121,7 +122,7 @@ def _outcomes(jobs: list[Job], keys: list[int], client):
         return
     from distributed import as_completed
 
-    futures = {client.submit(run_on_worker, job, pure=False): key for key, job in zip(keys, jobs)}
+    futures = {client.submit(on_one_thread, run_outcome, job, pure=False): key for key, job in zip(keys, jobs)}
     for future in as_completed(futures):
         yield futures[future], future.result()
 
@@ -151,12 +152,6 @@ def run_settings(dataset: MultiTaskDataset, spec: str, config: TrainConfig) -> d
     )
 
 
-def run_on_worker(job: Job) -> dict:
-    """:func:`run_outcome` on a Dask worker: one torch thread, as many runs at once as the worker has threads."""
-    torch.set_num_threads(1)
-    return run_outcome(job)
-
-
 def run_outcome(job: Job) -> dict:
     """``{"status": "ok", "result": ...}`` of one training run, or ``{"status": "failed", "reason": ...}``.
 
@@ -166,13 +161,13 @@ def run_outcome(job: Job) -> dict:
 
 
 def _ran_on() -> dict:
-    try:
-        from distributed import get_worker
-
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        worker = None
-    return {"host": socket.gethostname(), "process": os.getpid(), "worker": worker, "threads": torch.get_num_threads()}
+    worker = current_worker()
+    return {
+        "host": socket.gethostname(),
+        "process": os.getpid(),
+        "worker": None if worker is None else worker.address,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def _outcome(job: Job) -> dict:
