@@ -195,7 +195,7 @@ def make_case(
         model = _structured_model(comparison.structured, model.trunk, n_tasks, seed).to(device)
     own_parameters = weighting.parameters() if hasattr(weighting, "parameters") else []
     optimizer = torch.optim.Adam([*model.parameters(), *own_parameters], lr=LR, eps=ADAM_EPS)
-    if name == "sgnn-ebm":
+    if comparison is not None and comparison.structured == "sgnn-ebm":
         from .ebm.step import EnergyStep
 
         noise = torch.Generator().manual_seed(seed)

@@ -27,16 +27,17 @@ class GramianWeighting(WeightingMethod):
         check_chunk_size(self.name, self.hparams["chunk_size"])
 
     def _backward(self, losses, parts):
-        if self.hparams["implementation"] == "loop":
-            jacobian = task_jacobian(losses, parts.shared, implementation="loop")
-            gramian = jacobian @ jacobian.T
-        else:
-            gramian = task_gramian(
-                losses, parts.shared, chunk_size=self.hparams["chunk_size"], linear_layers=parts.linear_layers
-            )
-        weights = self.weights(gramian.detach().double()).to(losses.dtype)
+        weights = self.weights(self.shared_gramian(losses, parts).detach().double()).to(losses.dtype)
         backward_split(losses, parts.shared, coefficients=weights)
         return weights.detach()
+
+    def shared_gramian(self, losses, parts) -> torch.Tensor:
+        """``G = J Jᵀ`` of the task gradients on the shared parameters, by the chosen implementation."""
+        if self.hparams["implementation"] == "loop":
+            jacobian = task_jacobian(losses, parts.shared, implementation="loop")
+            return jacobian @ jacobian.T
+        chunk_size = self.hparams["chunk_size"]
+        return task_gramian(losses, parts.shared, chunk_size=chunk_size, linear_layers=parts.linear_layers)
 
     def weights(self, gramian: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import torch
 
-from ..gradients.jacobian import backward_split, check_chunk_size, check_implementation, task_gramian, task_jacobian
-from .base import WeightingMethod
+from ..gradients.jacobian import backward_split, task_jacobian
+from .gramian import GramianWeighting
 from .registry import register
 
 
 @register
-class PCGrad(WeightingMethod):
+class PCGrad(GramianWeighting):
     """PCGrad: project each task gradient off the others it conflicts with, then sum.
 
     With ``g_i`` the gradient of ``L_i`` on the shared parameters, for each task i
@@ -26,14 +26,10 @@ class PCGrad(WeightingMethod):
     """
 
     name = "pcgrad"
-    defaults = {"seed": 0, "implementation": "batched", "chunk_size": 0}
-    needs = "per-task gradients of the shared parameters (their T x T Gramian)"
-    uses = ("linear_layers",)
+    defaults = {"seed": 0, **GramianWeighting.defaults}
 
     def __init__(self, n_tasks: int, **hyperparameters):
         super().__init__(n_tasks, **hyperparameters)
-        check_implementation(self.name, self.hparams["implementation"])
-        check_chunk_size(self.name, self.hparams["chunk_size"])
         self.generator = torch.Generator().manual_seed(int(self.hparams["seed"]))
 
     def _backward(self, losses, parts):
@@ -42,10 +38,8 @@ class PCGrad(WeightingMethod):
             jacobian = task_jacobian(losses, parts.shared, implementation="loop")
             backward_split(losses, parts.shared, shared_gradient=project_conflicts(jacobian, order).sum(0))
         else:
-            gramian = task_gramian(
-                losses, parts.shared, chunk_size=self.hparams["chunk_size"], linear_layers=parts.linear_layers
-            )
-            backward_split(losses, parts.shared, coefficients=conflict_free_coefficients(gramian, order))
+            coefficients = conflict_free_coefficients(self.shared_gramian(losses, parts), order)
+            backward_split(losses, parts.shared, coefficients=coefficients)
         return None
 
 
