@@ -22,7 +22,7 @@ from benchmarks import matrix as bench
 from mtlperf.cases import make_case
 from mtlperf.device import synchronize
 
-ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "30"))  # A/A: 10 rounds let identical runs differ by 51%, 30 by 22%
+ROUNDS = int(os.environ.get("MTLPERF_BENCH_ROUNDS", "30"))  # A/A runs at 10 and at 30: results/benchmark-aa
 WARMUP = 2
 
 
@@ -38,7 +38,7 @@ def test_step_time(benchmark, method, n_tasks):
     built = []
 
     def build():
-        built.clear()  # one build alive: keeping the earlier ones made steps 1.6-4x slower in A/A runs
+        built.clear()  # one build alive: keeping them all slowed identical code (results/benchmark-aa)
         built.append(make_case(method, n_tasks, bench.batch_size(device.type), device, seed=0))
         for _ in range(WARMUP):
             built[-1].run()
