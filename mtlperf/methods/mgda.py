@@ -34,11 +34,16 @@ class MGDA(GramianWeighting):
 
 
 def min_norm_weights(gramian: torch.Tensor, iterations: int, tolerance: float) -> torch.Tensor:
-    """``argmin_{w ∈ Δ} wᵀ G w`` over the tasks with a gradient, by Frank-Wolfe with exact line search."""
-    weights = torch.zeros(gramian.shape[0], dtype=gramian.dtype, device=gramian.device)
+    """``argmin_{w ∈ Δ} wᵀ G w`` over the tasks with a gradient, by Frank-Wolfe with exact line search.
+
+    The T x T problem is solved on the CPU: each iteration branches on a scalar, which on a GPU
+    would synchronise the device every iteration.
+    """
+    device, gramian = gramian.device, gramian.cpu()
+    weights = torch.zeros(gramian.shape[0], dtype=gramian.dtype)
     active = present(gramian)
     if not bool(active.any()):
-        return weights
+        return weights.to(device)
     g = gramian[active][:, active]
     w = torch.full((g.shape[0],), 1.0 / g.shape[0], dtype=g.dtype, device=g.device)
     scale = g.diagonal().max()
@@ -52,4 +57,4 @@ def min_norm_weights(gramian: torch.Tensor, iterations: int, tolerance: float) -
         w = (1 - step) * w
         w[t] += step
     weights[active] = w
-    return weights
+    return weights.to(device)
