@@ -12,7 +12,8 @@ fully labelled.
 Measured when written (seeds 0-2, 20 epochs): SGNN's mean test ROC AUC above MTL's by 0.077, 0.130
 and 0.018; the same SGNN on a graph with no edges -0.075, +0.118 and -0.085 (a wide seed spread on
 200 test molecules, hence the assertions on the means). A draft of this generator gave margins of
-0.062-0.122 in all nine runs of 3 data draws x 3 seeds.
+0.062-0.122 in all nine runs of 3 data draws x 3 seeds. What it does not catch: a GCN that ignores
+the graph while the message passing keeps the edges still leads (0.029, 0.129, 0.023, tried once).
 """
 
 import numpy as np
