@@ -1,6 +1,7 @@
 """One training step of any model with any weighting method: what training runs and what the timers time.
 
-``zero grad → forward (outputs and model parts) → task losses → weighting.backward → clip → optimizer step``.
+``zero grad → forward (outputs and model parts) → task losses → weighting.backward → clip → optimizer step``,
+then, for a weighting that asks (FAMO), a forward without gradient whose losses it is given.
 :func:`mtlperf.train.fit`, ``mtlperf scaling``, the asv suites and the pytest-benchmark suite all run
 :class:`TrainingStep`; the timers wrap a call of it and never re-implement it.
 """
@@ -52,4 +53,8 @@ class TrainingStep:
         if self.clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
+        if getattr(self.weighting, "wants_losses_after_step", False):
+            with torch.no_grad():
+                outputs, _ = self.model.forward_with_parts(inputs)
+                self.weighting.update_after_step(self.loss_function(outputs, labels))
         return StepResult(losses.detach(), None if weights is None else weights.detach())

@@ -93,6 +93,12 @@ class WeightingMethod:
         set (evaluation mode, no gradient), given when :attr:`wants_training_losses` is true.
         """
 
+    wants_losses_after_step: ClassVar[bool] = False  # True: the step calls update_after_step (FAMO)
+
+    def update_after_step(self, losses: torch.Tensor) -> None:
+        """Called by the training step after the optimiser step, with the same batch's task losses
+        recomputed without gradient, when :attr:`wants_losses_after_step` is true."""
+
     def spec(self) -> str:
         """The ``NAME:KEY=VALUE,...`` spelling that recreates this method."""
         changed = {k: v for k, v in self.hparams.items() if v != self.defaults.get(k)}

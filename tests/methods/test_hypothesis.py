@@ -35,7 +35,8 @@ def loss_sequences(draw):
     return n_tasks, steps
 
 
-SIGNED = {"imtl-g"}  # its coefficients solve G w = λ n: negative where the gradients ask for it, by design
+# their coefficients are signed by design: IMTL-G solves G w = λ n, Aligned-MTL applies V Λ^-½ Vᵀ
+SIGNED = {"imtl-g", "aligned-mtl"}
 
 
 def hyperparameters_for(name: str, n_tasks: int) -> dict:
