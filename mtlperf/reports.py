@@ -42,12 +42,14 @@ _MISSING = "–"
 def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
     """SLAW Figure 2: time per training step against task count, one line per method.
 
-    Medians with a min-max band on a log scale; when results carry ``mean_ap``
-    a second panel shows AP against task count (pooled solid, per-task mean dashed).
+    Medians with a min-max band on a log scale; when results carry ``fraction_of_gemm_peak`` a
+    panel shows it (% of the dense-GEMM peak), and when they carry ``mean_ap`` a panel shows AP
+    against task count (pooled solid, per-task mean dashed).
     """
     series = _scaling_series(scaling)
     ap_series = {label: rows for label, rows in series.items() if any("mean_ap" in r for r in rows)}
-    n_panels = 2 if ap_series else 1
+    rate_series = {label: rows for label, rows in series.items() if any(_UTILISATION in r for r in rows)}
+    n_panels = 1 + bool(rate_series) + bool(ap_series)
     fig = Figure(figsize=(PANEL_SIZE[0] * n_panels + LEGEND_WIDTH, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     task_counts = sorted({r["n_tasks"] for rows in series.values() for r in rows})
@@ -64,8 +66,17 @@ def plot_scaling(scaling: Mapping[str, Any], path: str | Path) -> Path:
     time_axis.set_ylabel("time per training step (s)")
     time_axis.set_title("Step time (median; band: min–max)", fontsize=10)
 
+    if rate_series:
+        rate_axis = axes[1]
+        for label, rows in rate_series.items():
+            points = [(r["n_tasks"], 100 * r[_UTILISATION]) for r in rows if _UTILISATION in r]
+            style = "--" if _is_loop_of_another(label, series) else "-"
+            rate_axis.plot(*zip(*points), style, color=colors[label], marker="o", markersize=4)
+        rate_axis.set_ylim(bottom=0)
+        rate_axis.set_ylabel("% of the dense-GEMM peak")
+        rate_axis.set_title("Achieved rate on the step's counted work", fontsize=10)
     if ap_series:
-        _draw_ap(axes[1], ap_series, colors)
+        _draw_ap(axes[-1], ap_series, colors)
 
     for axis in axes:
         axis.set_xlabel("number of tasks")
@@ -150,6 +161,16 @@ def scaling_markdown(scaling: Mapping[str, Any]) -> str:
     lines += table("Median time per training step (ms)", lambda r: _fmt_ms(r["step_time_s"]["median"]), measured_growth)
     lines += table("Ratio to `constant` at the same task count", lambda r: _fmt(r["ratio_to_constant"], "{:.2f}×"))
     lines += table("Peak memory (MiB)", lambda r: _fmt(_mib(r["peak_memory_bytes"]), "{:,.1f}"))
+    if any("peak_memory_repeats" in r for rows in series.values() for r in rows):
+        lines += table("Peak memory over the builds, min–max (MiB)", _memory_spread)
+    peak = scaling.get("gemm_peak")
+    if peak is not None and any(_UTILISATION in r for rows in series.values() for r in rows):
+        lines += table("Work per step (GFLOP: counted matrix products + embedding bags)", _gflop)
+        lines += table(
+            f"Achieved rate, % of the dense-GEMM peak ({peak['flops_per_s'] / 1e9:,.1f} GFLOP/s: "
+            f"{peak['dtype']} {peak['size']}² products, {peak['threads']} threads, measured in this run)",
+            lambda r: _fmt(100 * r[_UTILISATION] if _UTILISATION in r else None, "{:.1f}%"),
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -376,6 +397,19 @@ def plot_loss_weight_error(curves: Mapping[str, Any], path: str | Path, max_step
     fig.legend(loc="outside right upper", fontsize=8, title="method", title_fontsize=8)
     axis.set_title(f"Loss weight error during the first {max_step:,} training steps", fontsize=11)
     return _save(fig, path)
+
+
+_UTILISATION = "fraction_of_gemm_peak"
+
+
+def _memory_spread(result: Mapping[str, Any]) -> str:
+    values = [_mib(m) for m in result.get("peak_memory_repeats") or [] if m is not None]
+    return f"{min(values):,.0f}–{max(values):,.0f}" if values else _MISSING
+
+
+def _gflop(result: Mapping[str, Any]) -> str:
+    flops = result.get("flops_per_step")
+    return _MISSING if flops is None else f"{flops['total'] / 1e9:,.2f}"
 
 
 def _scaling_series(scaling: Mapping[str, Any], extra_keys: tuple[str, ...] = ()) -> dict[str, list[dict]]:

@@ -6,6 +6,10 @@ methods alike; ``constant`` is always timed with them and each method's median i
 reported as a ratio to the ``constant`` of the same rounds. ``DIR/scaling.json`` is
 rewritten atomically after every finished case, and a rerun with the same settings
 skips the cases already there (resuming an interrupted run).
+
+Each case also records the floating-point work of its step (:func:`mtlperf.flops.step_flops`)
+and the fraction of the machine's dense-GEMM rate its median step achieves, that rate measured
+at the start of the same run with the same threads (:func:`mtlperf.flops.gemm_rate`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 
 from .cases import COMPARISONS, check_case, make_case, torchjd_available
 from .device import device_name, resolve_device
+from .flops import gemm_rate, step_flops
 from .io import atomic_write_json, atomic_write_text, read_json
 from .methods import parse_spec
 from .methods.base import format_spec
@@ -89,11 +94,18 @@ def run_scaling(
             "settings: kept, not timed again (delete the file to time them again)",
             file=sys.stderr,
         )
+    peak = None
     for n_tasks in dict.fromkeys(tasks):
         todo = [spec for spec in specs if (spec, n_tasks) not in done]
         if not todo:
             continue
+        peak = peak or gemm_rate(dev)
         for result in measure(todo, n_tasks, batch_size, steps, warmup, repeats, dev, seed, progress, slowdown):
+            result["gemm_peak_flops_per_s"] = peak["flops_per_s"]
+            result["fraction_of_gemm_peak"] = (
+                result["flops_per_step"]["total"] / result["step_time_s"]["median"] / peak["flops_per_s"]
+            )
+            scaling["gemm_peak"] = peak
             scaling["results"].append(result)
             scaling["growth_32_to_128"] = growth(scaling["results"])
             atomic_write_json(path, scaling)
@@ -167,12 +179,14 @@ def measure(
     out; so ``ratio_to_constant`` is the median over repeats of each repeat's median ratio, and
     ``ratio_se`` (its relative standard error, which the gate reads) comes from the spread between
     repeats, or with one repeat from the spread of the per-round ratios (1.2533 x 1.4826 MAD / sqrt(rounds)).
+    Peak memory is measured on every build (one extra step each); ``peak_memory_bytes`` is the largest.
     """
     from tqdm import tqdm
 
     timed = [REFERENCE, *(s for s in specs if s != REFERENCE)]
     times: dict[str, list[float]] = {spec: [] for spec in timed}
     ratios: dict[str, list[float]] = {spec: [] for spec in specs}
+    memory: dict[str, list[int | None]] = {spec: [] for spec in specs}
     total = steps * repeats
     with tqdm(total=total, desc=f"{n_tasks} tasks", unit="round", disable=not progress, file=sys.stderr) as bar:
         for repeat in range(repeats):
@@ -186,6 +200,7 @@ def measure(
                 times[spec] += block[spec]
             for spec in specs:
                 ratios[spec].append(statistics.median(block[spec]) / statistics.median(block[REFERENCE]))
+                memory[spec].append(peak_memory_bytes(cases[spec]))
     for spec in specs:
         yield {
             "method": spec,
@@ -203,7 +218,9 @@ def measure(
                 else ratio_standard_error(times[spec], times[REFERENCE])
             ),
             "ratio_repeats": ratios[spec],
-            "peak_memory_bytes": peak_memory_bytes(cases[spec]),
+            "peak_memory_bytes": max((m for m in memory[spec] if m is not None), default=None),
+            "peak_memory_repeats": memory[spec],
+            "flops_per_step": step_flops(cases[spec]),
         }
 
 

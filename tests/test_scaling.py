@@ -36,7 +36,12 @@ def fake(monkeypatch):
 
     monkeypatch.setattr(mtlperf.scaling, "make_case", make_case)
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 1000 * case.n_tasks)
+    monkeypatch.setattr(mtlperf.scaling, "step_flops", lambda case: {"total": 10**6 * case.n_tasks})
+    monkeypatch.setattr(mtlperf.scaling, "gemm_rate", lambda device: {**PEAK, "device": device.type})
     return built
+
+
+PEAK = {"flops_per_s": 1e9, "size": 2048, "dtype": "float32", "threads": 2, "device_name": "test"}
 
 
 SMALL = dict(batch_size=8, steps=3, warmup=1, device="cpu", progress=False)
@@ -60,7 +65,8 @@ def test_the_result_file_has_every_case_with_ratios_and_growth(tmp_path, fake):
     assert set(saved["growth_32_to_128"]) == {"constant", "lbtw", "slaw"}
     growth = saved["growth_32_to_128"]["lbtw"]
     assert growth == by_case["lbtw", 128]["step_time_s"]["median"] / by_case["lbtw", 32]["step_time_s"]["median"]
-    assert (tmp_path / "scaling.md").read_text().count("`lbtw`") == 3
+    text = (tmp_path / "scaling.md").read_text()
+    assert text.count("`lbtw`") == text.count("| method |") == 6  # one row in each table
     assert (tmp_path / "scaling.png").stat().st_size > 0
 
 
@@ -73,6 +79,8 @@ def test_methods_are_interleaved_and_rotated_round_by_round(tmp_path, monkeypatc
 
     monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, n, *a, **k: LoggingCase(spec, n, 0))
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: None)
+    monkeypatch.setattr(mtlperf.scaling, "step_flops", lambda case: {"total": 0})
+    monkeypatch.setattr(mtlperf.scaling, "gemm_rate", lambda device: PEAK)
     run_scaling(["lbtw", "slaw"], [32], out_dir=str(tmp_path), **{**SMALL, "warmup": 0})
     assert order == ["constant", "lbtw", "slaw", "lbtw", "slaw", "constant", "slaw", "constant", "lbtw"]
 
@@ -82,7 +90,7 @@ def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring
 
     def memory_then_crash(case):
         calls.append(case.spec)
-        if len(calls) == 5:  # the second case at 64 tasks
+        if len(calls) == 5:  # while measuring the second case at 64 tasks
             raise KeyboardInterrupt
         return 1
 
@@ -90,19 +98,18 @@ def test_an_interrupted_run_keeps_finished_cases_and_resumes_without_remeasuring
     with pytest.raises(KeyboardInterrupt):
         run_scaling(["lbtw", "slaw"], [32, 64], out_dir=str(tmp_path), **SMALL)
     kept = json.loads((tmp_path / "scaling.json").read_text())["results"]
-    assert [(r["method"], r["n_tasks"]) for r in kept] == [
-        ("constant", 32),
-        ("lbtw", 32),
-        ("slaw", 32),
-        ("constant", 64),
-    ]
+    assert [(r["method"], r["n_tasks"]) for r in kept] == [("constant", 32), ("lbtw", 32), ("slaw", 32)]
 
     fake.clear()
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: 2)
     result = run_scaling(["lbtw", "slaw"], [32, 64], out_dir=str(tmp_path), **SMALL)
-    assert fake == [("constant", 64), ("lbtw", 64), ("slaw", 64)]  # constant only as the reference
-    assert result["results"][:4] == kept
-    assert [(r["method"], r["n_tasks"]) for r in result["results"][4:]] == [("lbtw", 64), ("slaw", 64)]
+    assert fake == [("constant", 64), ("lbtw", 64), ("slaw", 64)]
+    assert result["results"][:3] == kept
+    assert [(r["method"], r["n_tasks"]) for r in result["results"][3:]] == [
+        ("constant", 64),
+        ("lbtw", 64),
+        ("slaw", 64),
+    ]
 
     fake.clear()
     capsys.readouterr()
@@ -195,8 +202,10 @@ def test_an_accuracy_file_adds_mean_ap_to_the_results_and_a_second_panel(tmp_pat
     assert all("mean_ap" not in r for r in plain["results"])
     from matplotlib.image import imread
 
+    from mtlperf.reports import DPI, PANEL_SIZE
+
     wide, narrow = (imread(tmp_path / d / "scaling.png").shape[1] for d in ("with", "plain"))
-    assert wide > 1.5 * narrow  # two panels side by side
+    assert abs((wide - narrow) / (PANEL_SIZE[0] * DPI) - 1) < 0.2  # one panel more
 
 
 def test_a_file_that_is_not_an_accuracy_result_is_refused_before_timing(tmp_path, fake):
@@ -241,3 +250,16 @@ def test_repeats_build_every_case_anew_and_the_ratio_is_their_median(tmp_path, m
     assert lbtw["ratio_to_constant"] == statistics.median(lbtw["ratio_repeats"])
     logs = [math.log(r) for r in lbtw["ratio_repeats"]]
     assert lbtw["ratio_se"] == pytest.approx(1.2533 * statistics.stdev(logs) / math.sqrt(3))
+
+
+def test_every_case_records_its_work_its_share_of_the_gemm_peak_and_its_memory_per_build(tmp_path, fake):
+    result = run_scaling(["lbtw"], [32, 64], out_dir=str(tmp_path), **{**SMALL, "repeats": 3})
+    assert result["gemm_peak"]["flops_per_s"] == PEAK["flops_per_s"]
+    for r in result["results"]:
+        assert r["flops_per_step"]["total"] == 10**6 * r["n_tasks"]
+        assert r["fraction_of_gemm_peak"] == pytest.approx(10**6 * r["n_tasks"] / r["step_time_s"]["median"] / 1e9)
+        assert r["peak_memory_repeats"] == [1000 * r["n_tasks"]] * 3
+    text = (tmp_path / "scaling.md").read_text()
+    assert "% of the dense-GEMM peak (1.0 GFLOP/s" in text and "Work per step (GFLOP" in text
+    lbtw_64 = next(r for r in result["results"] if r["method"] == "lbtw" and r["n_tasks"] == 64)
+    assert f"{100 * lbtw_64['fraction_of_gemm_peak']:.1f}%" in text

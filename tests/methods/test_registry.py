@@ -84,3 +84,15 @@ def test_wrong_number_of_losses_is_a_value_error():
     p = torch.ones(2, requires_grad=True)
     with pytest.raises(ValueError, match="expected a vector of 3 task losses, got shape \\(2,\\)"):
         create_method("constant", n_tasks=3).backward(p * 2, [p])
+
+
+def test_the_readme_method_table_has_a_row_for_every_method_and_strategy():
+    import re
+    from pathlib import Path
+
+    from mtlperf.methods import list_methods
+    from mtlperf.train import STRATEGIES
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z0-9-]+)` \| [^|]+ \| [^|]+ \|$", readme, flags=re.MULTILINE))
+    assert {*list_methods(), *STRATEGIES} <= rows, sorted({*list_methods(), *STRATEGIES} - rows)
