@@ -70,6 +70,8 @@ class TrainConfig:
         for key in ("task_dim", "state_dim"):
             if not _positive(getattr(self, key)):
                 raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if isinstance(self.state_hidden, list):  # as a settings file (JSON) gives it back
+            object.__setattr__(self, "state_hidden", tuple(self.state_hidden))
         if not (isinstance(self.state_hidden, tuple) and all(_positive(w) for w in self.state_hidden)):
             raise ValueError(f"state_hidden must be a tuple of positive integers, got {self.state_hidden!r}")
         for key in ("sgnn_layers", "gcn_layers"):

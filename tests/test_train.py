@@ -366,3 +366,10 @@ def test_the_gin_model_refuses_fingerprints_and_other_widths(tox21, tox21_graphs
         train(tox21, "constant", GIN_TINY, progress=False)
     with pytest.raises(ValueError, match="all equal"):
         new_model(tox21_graphs, 3, GIN_TINY.replace(hidden=(16, 8)), torch.device("cpu"))
+
+
+def test_a_config_read_back_from_json_is_the_same_config():
+    import json
+
+    config = TrainConfig(hidden=(16, 8), state_hidden=(32, 16))
+    assert TrainConfig(**json.loads(json.dumps(dataclasses.asdict(config)))) == config
