@@ -46,7 +46,7 @@ def cagrad_coefficients(gramian: torch.Tensor, c: float, rescale: bool = False) 
     w = torch.as_tensor(dual_weights(g, g @ mean.cpu().double().numpy(), c * g0_norm), dtype=gramian.dtype)
     w = w.to(gramian.device)
     gw_norm = float(w @ gramian @ w) ** 0.5
-    coefficients = mean + (c * g0_norm / max(gw_norm, 1e-12)) * w
+    coefficients = mean + (c * g0_norm / max(gw_norm, 1e-12 * g0_norm)) * w
     return coefficients / (1 + c**2) if rescale else coefficients
 
 
@@ -55,7 +55,13 @@ def dual_weights(g: np.ndarray, g_mean: np.ndarray, radius: float, tolerance: fl
 
     FISTA with backtracking and adaptive restart, from uniform weights, until the Frank-Wolfe gap
     ``∇F(w)ᵀw − min_t ∇F(w)_t`` (a bound on ``F(w) − F*``) is at most ``tolerance · |F(w)|``.
+    ``F`` is homogeneous (G → sG, radius → √s radius scales F by s), so the problem is solved at
+    unit mean diagonal and its small safeguards stay small whatever the gradients' scale.
     """
+    scale = float(np.trace(g)) / len(g)
+    if not scale > 0:
+        return np.full(len(g), 1.0 / len(g))
+    g, g_mean, radius = g / scale, g_mean / scale, radius / np.sqrt(scale)
 
     def objective(w):
         return w @ g_mean + radius * np.sqrt(max(w @ g @ w, 0.0) + 1e-16)

@@ -20,6 +20,7 @@ class GradVac(GramianWeighting):
     ICLR 2021, Algorithm 1 (φ̂ starts at 0; ``beta`` the paper's 10⁻²; LibMTL's and torchjd's
     default is 0.5). As PCGrad's: ``g_i' = Σ_j C[i, j] g_j`` from the Gramian alone, all tasks
     taking their k-th pair at once. Pairs with a zero gradient (absent task) are skipped and keep φ̂.
+    The denominator's ``ε = 10⁻⁸`` multiplies ``‖g_j‖`` (LibMTL and torchjd add it, which dominates for tiny gradients).
     """
 
     name = "gradvac"
@@ -58,7 +59,7 @@ def vaccinated_coefficients(
         target = cosine_average[rows, j]
         raise_it = valid & (cosine < target)
         sine, target_sine = (1 - cosine.square()).sqrt(), (1 - target.square()).sqrt()
-        step = norm_i * (target * sine - cosine * target_sine) / (norms[j] * target_sine + eps)
+        step = norm_i * (target * sine - cosine * target_sine) / (norms[j] * (target_sine + eps))
         step = torch.where(raise_it, step, 0.0)
         coefficients[rows, j] += step
         dots += step[:, None] * g[j]

@@ -15,7 +15,7 @@ class IMTLG(GramianWeighting):
     Xue, Chen, Yang, Liao, Zhang, Towards Impartial Multi-task Learning, ICLR 2021 (the gradient part;
     its closed form ``α = g_1 Uᵀ (D Uᵀ)⁻¹`` is this one when the gradients are independent). The
     pseudo-inverse extends it to dependent gradients, as torchjd's ``IMTLG`` does; tasks with a
-    zero gradient (absent) get weight 0, and all weights are 0 when ``1ᵀ G⁺ n`` vanishes.
+    zero gradient (absent) get weight 0, and all weights are 0 when ``1ᵀ G⁺ n`` vanishes (below 10⁻¹² ``‖G⁺ n‖₁``).
     """
 
     name = "imtl-g"
@@ -23,4 +23,4 @@ class IMTLG(GramianWeighting):
     def weights(self, gramian):
         v = torch.linalg.pinv(gramian, hermitian=True) @ gramian.diagonal().clamp(min=0).sqrt()
         total = v.sum()
-        return torch.zeros_like(v) if float(total.abs()) < 1e-12 else v / total
+        return torch.zeros_like(v) if float(total.abs()) <= 1e-12 * float(v.abs().sum()) else v / total

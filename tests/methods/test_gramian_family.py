@@ -2,6 +2,7 @@
 
 The property tests cover what every method keeps."""
 
+import pytest
 import torch
 
 from mtlperf.methods import create_method
@@ -70,6 +71,17 @@ def test_cagrad_dual_solution_beats_every_sampled_simplex_point():
 
     samples = torch.distributions.Dirichlet(torch.ones(5, dtype=torch.float64)).sample((2000,))
     assert dual(w) <= min(dual(v) for v in samples) + 1e-9
+
+
+@pytest.mark.parametrize("name", ["mgda", "cagrad", "imtl-g", "nash-mtl", "aligned-mtl", "upgrad", "dualproj", "gradvac"])
+def test_weights_do_not_depend_on_the_gradients_scale(name):
+    # tiny gradients (losses of 1e-8) once broke CAGrad's dual through absolute safeguards
+    g = torch.tensor([[3.089, -0.240, 1.728], [-0.240, 2.753, 1.118], [1.728, 1.118, 1.817]], dtype=torch.float64)
+    exponent = 0.5 if name == "nash-mtl" else 0.0  # Nash-MTL's G α = 1/α: α scales as 1/sqrt(scale)
+    unit = create_method(name, 3).weights(g)
+    for scale in (1e-30, 1e-15, 1e15, 1e30):
+        scaled = create_method(name, 3).weights(scale * g) * scale**exponent
+        assert torch.allclose(scaled, unit, rtol=1e-6, atol=0), f"scale {scale}: {scaled} against {unit}"
 
 
 def test_rlw_draws_a_new_point_of_the_simplex_every_step_from_its_seed():
