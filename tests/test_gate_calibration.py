@@ -22,7 +22,8 @@ def timed(monkeypatch):
     monkeypatch.setattr(mtlperf.scaling, "make_case", lambda spec, n, b, d, s, slowdown=1.0: Fake(spec, slowdown))
     monkeypatch.setattr(mtlperf.scaling, "peak_memory_bytes", lambda case: None)
     monkeypatch.setattr(mtlperf.scaling, "step_flops", lambda case: {"total": 0})
-    monkeypatch.setattr(mtlperf.scaling, "gemm_rate", lambda device: {"flops_per_s": 1e9, "size": 8, "dtype": "float32", "threads": 1, "device_name": "test"})
+    peak = {"flops_per_s": 1e9, "size": 8, "dtype": "float32", "threads": 1, "device_name": "test"}
+    monkeypatch.setattr(mtlperf.scaling, "gemm_rate", lambda device: peak)
 
     def time_interleaved(cases, steps, warmup, on_round=None):
         wobble = [1.0 + 0.02 * ((k % 3) - 1) for k in range(steps)]
