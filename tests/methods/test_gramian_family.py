@@ -100,6 +100,17 @@ def test_rlw_draws_a_new_point_of_the_simplex_every_step_from_its_seed():
     assert not torch.equal(w[0], w[1]) and torch.equal(w, weights(0)) and not torch.equal(w, weights(1))
 
 
+def test_rlw_draws_what_torchjds_random_draws_from_the_same_seed():
+    from torchjd.aggregation import RandomWeighting
+
+    method, theirs = create_method("rlw", 5, seed=7), RandomWeighting()
+    torch.manual_seed(7)
+    for _ in range(3):
+        x = torch.ones(5, dtype=torch.float64, requires_grad=True)
+        ours = method.backward(x * 1.0, [x])
+        torch.testing.assert_close(ours, theirs(torch.eye(5, dtype=torch.float64)), rtol=0, atol=1e-15)
+
+
 def test_gls_weights_are_the_geometric_means_gradient_and_skip_absent_tasks():
     def weights(values):
         x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
