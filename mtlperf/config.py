@@ -23,6 +23,13 @@ def _positive(value: Any) -> bool:
     return is_integer(value) and value >= 1
 
 
+def _widths(value: Any) -> tuple[int, ...] | None:
+    """``value`` as a tuple of layer widths (a list, as JSON gives it back, too), or None if it is not one."""
+    if isinstance(value, (list, tuple)) and all(_positive(w) for w in value):
+        return tuple(int(w) for w in value)
+    return None
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on besides the data and the method (``None`` = the model's own default)."""
@@ -70,10 +77,9 @@ class TrainConfig:
         for key in ("task_dim", "state_dim"):
             if not _positive(getattr(self, key)):
                 raise ValueError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
-        if isinstance(self.state_hidden, list):  # as a settings file (JSON) gives it back
-            object.__setattr__(self, "state_hidden", tuple(self.state_hidden))
-        if not (isinstance(self.state_hidden, tuple) and all(_positive(w) for w in self.state_hidden)):
+        if _widths(self.state_hidden) is None:
             raise ValueError(f"state_hidden must be a tuple of positive integers, got {self.state_hidden!r}")
+        object.__setattr__(self, "state_hidden", _widths(self.state_hidden))
         for key in ("sgnn_layers", "gcn_layers"):
             if not (is_integer(getattr(self, key)) and 0 <= getattr(self, key) <= 16):
                 raise ValueError(f"{key} must be an integer in [0, 16], got {getattr(self, key)!r}")
@@ -100,10 +106,9 @@ class TrainConfig:
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if self.hidden is not None:
-            hidden = tuple(self.hidden)
-            if not hidden or not all(_positive(h) for h in hidden):
+            if not _widths(self.hidden):
                 raise ValueError(f"hidden must be positive layer sizes, got {self.hidden!r}")
-            object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+            object.__setattr__(self, "hidden", _widths(self.hidden))
         object.__setattr__(self, "fractions", fractions)
 
     def replace(self, **changes: Any) -> TrainConfig:
