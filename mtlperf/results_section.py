@@ -260,18 +260,27 @@ def _fingerprint_words(fingerprints: dict | None, n_bits: int, radius: int) -> l
     return words + ([f"--radius {fingerprints['radius']}"] if fingerprints["radius"] != radius else [])
 
 
-def _baselines(results: Path) -> str:
-    summaries = {name: _read(results / path / "accuracy.json") for name, path in BASELINES.items()}
-    columns = [f"{name}, {s['tasks'][0]} tasks" for name, s in summaries.items()]
+def _pinned(results: Path, paths: dict[str, str]) -> tuple[dict[str, dict], str, str]:
+    """Pinned accuracy files: their summaries, their commands as a bash block, a method × file table."""
+    summaries = {name: _read(results / path / "accuracy.json") for name, path in paths.items()}
     by_method: dict[str, list[str]] = {}
+    for summary in summaries.values():
+        for r in summary["results"]:
+            if r["status"] == "ok":
+                by_method.setdefault(r["method"], []).append(_mean_std(r["mean_pr_auc"], 4))
+    commands = "\n".join(f"OMP_NUM_THREADS=1 {_accuracy_command(s, paths[n])}" for n, s in summaries.items())
+    columns = [f"{name}, {s['tasks'][0]} tasks" for name, s in summaries.items()]
+    table = _table(["method", *columns], [[f"`{m}`", *cells] for m, cells in by_method.items()])
+    return summaries, "```bash\n" + commands + "\n```", table
+
+
+def _baselines(results: Path) -> str:
+    summaries, commands, table = _pinned(results, BASELINES)
     spread = []
     for summary in summaries.values():
-        ok = [r for r in summary["results"] if r["status"] == "ok"]
-        for r in ok:
-            by_method.setdefault(r["method"], []).append(_mean_std(r["mean_pr_auc"], 4))
-        spread.append((min(r["mean_pr_auc"]["std"] for r in ok), max(r["mean_pr_auc"]["std"] for r in ok)))
+        stds = [r["mean_pr_auc"]["std"] for r in summary["results"] if r["status"] == "ok"]
+        spread.append((min(stds), max(stds)))
     seeds = {s["seeds"] for s in summaries.values()}
-    commands = "\n".join(f"OMP_NUM_THREADS=1 {_accuracy_command(s, BASELINES[n])}" for n, s in summaries.items())
     ranges = "; ".join(f"{name} {low:.4f}–{high:.4f}" for name, (low, high) in zip(summaries, spread, strict=True))
     return "\n\n".join(
         [
@@ -281,41 +290,36 @@ def _baselines(results: Path) -> str:
             "method and holds it to the recorded value within 0.005, about twice the largest difference a rerun on "
             "another host showed, and requires every "
             "method's per-task PR AUC to differ from `constant`'s.",
-            "```bash\n" + commands + "\n```",
-            _table(["method", *columns], [[f"`{m}`", *cells] for m, cells in by_method.items()]),
+            commands,
+            table,
         ]
     )
 
 
 def _beyond_papers(results: Path) -> str:
     """The methods beyond the papers, each against ``constant`` of the same run."""
-    summaries = {name: _read(results / path / "accuracy.json") for name, path in BEYOND_PAPERS.items()}
-    papers = {name: _read(results / path / "accuracy.json") for name, path in BASELINES.items()}
-    by_method: dict[str, list[str]] = {}
+    summaries, commands, table = _pinned(results, BEYOND_PAPERS)
     verdicts = []
     for name, summary in summaries.items():
         ok = {r["method"]: r["mean_pr_auc"] for r in summary["results"] if r["status"] == "ok"}
-        for method, score in ok.items():
-            by_method.setdefault(method, []).append(_mean_std(score, 4))
         reference = ok["constant"]
         above = [f"`{m}`" for m, score in ok.items() if _beyond(score, reference, 1)]
         below = [f"`{m}`" for m, score in ok.items() if _beyond(score, reference, -1)]
-        theirs = {r["method"]: r["mean_pr_auc"]["mean"] for r in papers[name]["results"] if r["status"] == "ok"}
+        papers = _read(results / BASELINES[name] / "accuracy.json")
+        theirs = {r["method"]: r["mean_pr_auc"]["mean"] for r in papers["results"] if r["status"] == "ok"}
         verdicts.append(
             f"on {name} ({summary['tasks'][0]} tasks, `constant` {reference['mean']:.4f}) "
             f"{', '.join(above) or 'none'} above it and {', '.join(below) or 'none'} below it, the others within; "
             f"SLAW and GradNorm in the papers' baseline file lie {theirs['slaw'] - theirs['constant']:+.4f} and "
             f"{theirs['gradnorm'] - theirs['constant']:+.4f} from its `constant`"
         )
-    commands = "\n".join(f"OMP_NUM_THREADS=1 {_accuracy_command(s, BEYOND_PAPERS[n])}" for n, s in summaries.items())
-    columns = [f"{name}, {s['tasks'][0]} tasks" for name, s in summaries.items()]
     return "\n\n".join(
         [
             "**The methods beyond the papers** (`results/accuracy/*-beyond-papers`, pinned by the same test), "
             "the same preset, split and seeds, with `constant` rerun beside them. By more than the larger seed "
             "standard deviation of the two: " + "; ".join(verdicts) + ".",
-            "```bash\n" + commands + "\n```",
-            _table(["method", *columns], [[f"`{m}`", *cells] for m, cells in by_method.items()]),
+            commands,
+            table,
         ]
     )
 
