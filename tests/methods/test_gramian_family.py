@@ -5,7 +5,9 @@ The property tests cover what every method keeps."""
 import pytest
 import torch
 
-from mtlperf.methods import create_method
+from mtlperf.methods import create_method, list_methods
+from mtlperf.methods.gramian import GramianWeighting
+from mtlperf.methods.registry import method_class
 from mtlperf.methods.cagrad import cagrad_coefficients
 from mtlperf.methods.mgda import min_norm_weights
 
@@ -73,7 +75,12 @@ def test_cagrad_dual_solution_beats_every_sampled_simplex_point():
     assert dual(w) <= min(dual(v) for v in samples) + 1e-9
 
 
-GRAMIAN_WEIGHTINGS = ["mgda", "cagrad", "imtl-g", "nash-mtl", "aligned-mtl", "upgrad", "dualproj", "gradvac"]
+# every method whose weights are a function of the Gramian (PCGrad's projections are batched instead)
+GRAMIAN_WEIGHTINGS = [
+    name
+    for name in list_methods()
+    if issubclass(method_class(name), GramianWeighting) and method_class(name).weights is not GramianWeighting.weights
+]
 
 
 @pytest.mark.parametrize("name", GRAMIAN_WEIGHTINGS)
