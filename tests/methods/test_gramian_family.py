@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from mtlperf.methods import create_method, list_methods
-from mtlperf.methods.gramian import GramianWeighting
-from mtlperf.methods.registry import method_class
 from mtlperf.methods.cagrad import cagrad_coefficients
+from mtlperf.methods.gramian import GramianWeighting
 from mtlperf.methods.mgda import min_norm_weights
+from mtlperf.methods.registry import method_class
 
 
 def gramian_of(*gradients):
